@@ -1,0 +1,1 @@
+"""Pure OCI/Docker data: references, digests, media types, manifests, image configs."""
