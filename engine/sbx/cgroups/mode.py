@@ -1,0 +1,143 @@
+"""Which cgroup layout the host has (v1, hybrid or unified v2), read from mountinfo.
+
+References: proc(5) ``/proc/[pid]/mountinfo``; cgroups(7) "CGROUPS VERSION 1" and
+"CGROUPS VERSION 2"; systemd's "unified", "hybrid" and "legacy" hierarchy modes.
+
+- **V2** (unified): a ``cgroup2`` file system is mounted at the cgroup root
+  (``/sys/fs/cgroup``) and controllers are listed in its ``cgroup.controllers``.
+- **V1** (legacy): one ``cgroup`` mount per hierarchy (``memory``, ``cpu,cpuacct``, the
+  named ``name=systemd``...) under the root, and no ``cgroup2`` mount.
+- **HYBRID**: the v1 hierarchies plus a ``cgroup2`` mount elsewhere (usually
+  ``/sys/fs/cgroup/unified``) that holds no or almost no controllers; limits go through
+  v1, and processes are also placed in the unified tree so that ``/proc/PID/cgroup`` is
+  consistent.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from sbx.errors import CgroupError
+
+DEFAULT_ROOT = Path("/sys/fs/cgroup")
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+class CgroupMode(enum.Enum):
+    V1 = "v1"
+    V2 = "v2"
+    HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class CgroupMount:
+    """One mounted cgroup hierarchy, as a line of mountinfo describes it."""
+
+    mount_point: Path
+    fstype: str
+    """``cgroup`` (v1) or ``cgroup2``."""
+    root: str
+    """The path inside the hierarchy that is mounted (``/`` unless bind-mounted or in a cgroupns)."""
+    subsystems: tuple[str, ...]
+    """For v1: the controllers and the ``name=...`` of the hierarchy; empty for cgroup2."""
+
+    @property
+    def is_v2(self) -> bool:
+        return self.fstype == "cgroup2"
+
+    @property
+    def key(self) -> str:
+        """A stable name for the hierarchy: ``cpu,cpuacct``, ``name=systemd`` or ``unified``."""
+        return ",".join(self.subsystems) if self.subsystems else "unified"
+
+
+# Super options of a v1 cgroup mount that are not controllers.
+_V1_OPTIONS = {"rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v2_mode",
+               "favordynmods"}
+
+
+def _unescape(field: str) -> str:
+    """Undo mountinfo's octal escapes (``\\040`` for a space, ``\\011``, ``\\012``, ``\\134``)."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and len(field[i + 1:i + 4]) == 3 and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_cgroup_mounts(mountinfo: str) -> list[CgroupMount]:
+    """Every ``cgroup``/``cgroup2`` mount in a mountinfo text, in order.
+
+    Malformed lines are skipped: mountinfo is written by the kernel, and a line we cannot
+    read is never a cgroup we should manage.
+    """
+    mounts: list[CgroupMount] = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        try:
+            sep = fields.index("-")
+        except ValueError:
+            continue
+        if sep < 6 or len(fields) < sep + 3:
+            continue
+        fstype = fields[sep + 1]
+        if fstype not in ("cgroup", "cgroup2"):
+            continue
+        subsystems: tuple[str, ...] = ()
+        if fstype == "cgroup":
+            opts = fields[sep + 3].split(",")
+            subsystems = tuple(sorted(
+                o for o in opts
+                if o.startswith("name=") or (o not in _V1_OPTIONS and "=" not in o)))
+        mounts.append(CgroupMount(
+            mount_point=Path(_unescape(fields[4])),
+            fstype=fstype,
+            root=_unescape(fields[3]),
+            subsystems=subsystems,
+        ))
+    return mounts
+
+
+def read_mountinfo(mountinfo: str | None = None) -> str:
+    """The given text, or this process's ``/proc/self/mountinfo``."""
+    if mountinfo is not None:
+        return mountinfo
+    try:
+        return MOUNTINFO.read_text()
+    except OSError as exc:
+        raise CgroupError(f"cannot read {MOUNTINFO}: {exc.strerror} (errno {exc.errno})",
+                          hint="is /proc mounted?") from exc
+
+
+def mounts_under(root: Path, mountinfo: str | None = None) -> list[CgroupMount]:
+    """The cgroup mounts at or below ``root``, the last mount of each mount point winning."""
+    by_point: dict[Path, CgroupMount] = {}
+    for m in parse_cgroup_mounts(read_mountinfo(mountinfo)):
+        if m.mount_point == root or root in m.mount_point.parents:
+            by_point.pop(m.mount_point, None)
+            by_point[m.mount_point] = m
+    return list(by_point.values())
+
+
+def detect_mode(mountinfo: str | None = None, root: Path = DEFAULT_ROOT) -> CgroupMode:
+    """Tell the cgroup layout below ``root`` from mountinfo (this process's by default).
+
+    Raises :class:`CgroupError` when no cgroup file system is mounted there at all.
+    """
+    mounts = mounts_under(root, mountinfo)
+    if any(m.is_v2 and m.mount_point == root for m in mounts):
+        return CgroupMode.V2
+    v1 = [m for m in mounts if not m.is_v2]
+    if v1:
+        return CgroupMode.HYBRID if any(m.is_v2 for m in mounts) else CgroupMode.V1
+    raise CgroupError(
+        f"no cgroup file system is mounted at or below {root}",
+        hint="mount cgroup2 on /sys/fs/cgroup (or run without resource limits)")
