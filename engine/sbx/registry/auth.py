@@ -1,0 +1,224 @@
+"""Registry authentication: ``WWW-Authenticate`` challenges, bearer tokens and basic auth.
+
+The escalation ladder (Docker's, Charliecloud's): a request first goes out with whatever
+the host asked for last time (nothing at first); a 401 carries a challenge and decides
+the next rung:
+
+* ``Bearer realm=...,service=...,scope=...`` -> GET the realm with ``service`` and every
+  ``scope`` (basic credentials attached when known; with an identity token, the OAuth2
+  refresh-token POST instead), then retry with ``Authorization: Bearer <token>``.  Tokens
+  are cached per (realm, service, scopes, account) until ``expires_in`` runs out.
+* ``Basic`` -> retry with the stored user and password; no credentials means a clear
+  ``Unauthorized`` with the ``sbx login`` hint.
+
+A second 401 with credentials that were just used is final.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import requests
+
+from sbx.registry.credentials import Credentials
+from sbx.registry.errors import ProtocolViolation, Unauthorized, error_for
+from sbx.registry.transport import Transport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_LIFETIME = 60.0
+EXPIRY_MARGIN = 5.0
+_TOKEN = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)')
+_PARAM = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One ``WWW-Authenticate`` challenge: lowercase scheme plus its parameters."""
+
+    scheme: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def get(self, key: str, default: str = "") -> str:
+        return next((v for k, v in self.params if k == key), default)
+
+    @classmethod
+    def parse_all(cls, header: str) -> list[Challenge]:
+        """Parse a header that may hold several challenges (RFC 7235 section 4.1)."""
+        out: list[Challenge] = []
+        pos, n = 0, len(header)
+        while pos < n:
+            while pos < n and header[pos] in ", \t":
+                pos += 1
+            m = _TOKEN.match(header, pos)
+            if not m:
+                break
+            scheme, pos = m.group(1).lower(), m.end()
+            params: list[tuple[str, str]] = []
+            while True:
+                p = _PARAM.match(header, pos)
+                if not p:
+                    break
+                raw = p.group(2)
+                value = re.sub(r"\\(.)", r"\1", raw) if raw is not None else p.group(3)
+                params.append((p.group(1).lower(), value))
+                pos = p.end()
+                while pos < n and header[pos] in " \t":
+                    pos += 1
+                if pos < n and header[pos] == ",":
+                    nxt = _PARAM.match(header, pos + 1)
+                    if nxt:
+                        pos += 1
+                        continue
+                break
+            if not params:  # token68 form (``Basic abc==``): skip it
+                while pos < n and header[pos] not in ",":
+                    pos += 1
+            out.append(cls(scheme, tuple(params)))
+        return out
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float
+
+
+@dataclass
+class TokenCache:
+    """Bearer tokens keyed by (realm, service, scopes, account), forgotten when expired."""
+
+    clock: Callable[[], float] = time.monotonic
+    _tokens: dict[tuple[str, str, tuple[str, ...], str], _Token] = field(default_factory=dict)
+
+    def get(self, key: tuple[str, str, tuple[str, ...], str]) -> str | None:
+        tok = self._tokens.get(key)
+        if tok is None:
+            return None
+        if self.clock() >= tok.expires:
+            del self._tokens[key]
+            return None
+        return tok.value
+
+    def put(self, key: tuple[str, str, tuple[str, ...], str], value: str, lifetime: float) -> None:
+        margin = EXPIRY_MARGIN if lifetime > 2 * EXPIRY_MARGIN else 0.0
+        self._tokens[key] = _Token(value, self.clock() + lifetime - margin)
+
+    def drop(self, key: tuple[str, str, tuple[str, ...], str]) -> None:
+        self._tokens.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+
+def _basic(creds: Credentials) -> str:
+    raw = f"{creds.username}:{creds.password}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+class Authenticator:
+    """Answers challenges for one client; remembers what each host asked for."""
+
+    def __init__(self, transport: Transport,
+                 credentials: Callable[[str], Credentials | None], *,
+                 tokens: TokenCache | None = None) -> None:
+        self.transport = transport
+        self._credentials = credentials
+        self.tokens = tokens if tokens is not None else TokenCache()
+        self._challenges: dict[str, Challenge] = {}
+
+    def known_challenge(self, host: str) -> Challenge | None:
+        return self._challenges.get(host)
+
+    def authorization(self, host: str, scopes: Sequence[str], *, registry: str) -> str | None:
+        """The header to send pre-emptively, from the challenge ``host`` gave before."""
+        ch = self._challenges.get(host)
+        if ch is None:
+            return None
+        return self._answer(host, ch, scopes, registry=registry)
+
+    def on_unauthorized(self, host: str, resp: requests.Response, scopes: Sequence[str], *,
+                        registry: str, what: str) -> str:
+        """Given a 401, return the header to retry with, or raise ``Unauthorized``."""
+        header = resp.headers.get("WWW-Authenticate", "")
+        challenges = Challenge.parse_all(header)
+        ch = next((c for c in challenges if c.scheme == "bearer"), None) or \
+            next((c for c in challenges if c.scheme == "basic"), None)
+        if ch is None:
+            raise error_for(resp, what=what, registry=registry)
+        self._challenges[host] = ch
+        extra = [s for s in ch.get("scope").split() if s]
+        return self._answer(host, ch, [*scopes, *extra], registry=registry, fresh=True)
+
+    def _answer(self, host: str, ch: Challenge, scopes: Sequence[str], *, registry: str,
+                fresh: bool = False) -> str:
+        creds = self._credentials(host)
+        if ch.scheme == "basic":
+            if creds is None or not creds.username:
+                raise Unauthorized(f"{registry}: unauthorized: the registry requires a user "
+                                   f"name and password", hint=f"log in with `sbx login {registry}`")
+            return _basic(creds)
+        realm = ch.get("realm")
+        if not realm:
+            raise ProtocolViolation(f"{registry}: bearer challenge without a realm",
+                                    hint="the registry's auth configuration is broken")
+        service = ch.get("service")
+        wanted = tuple(sorted(set(scopes)))
+        account = creds.username if creds else ""
+        key = (realm, service, wanted, account)
+        if fresh:
+            self.tokens.drop(key)
+        token = self.tokens.get(key)
+        if token is None:
+            token, lifetime = self._fetch_token(realm, service, wanted, creds, registry=registry)
+            self.tokens.put(key, token, lifetime)
+        return "Bearer " + token
+
+    def _fetch_token(self, realm: str, service: str, scopes: tuple[str, ...],
+                     creds: Credentials | None, *, registry: str) -> tuple[str, float]:
+        what = f"token from {realm}"
+        if creds is not None and creds.identity_token:
+            form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                    "client_id": "sbx", "service": service, "scope": " ".join(scopes)}
+            resp = self.transport.request(
+                "POST", realm, body=urlencode(form).encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        else:
+            query: list[tuple[str, str]] = []
+            if service:
+                query.append(("service", service))
+            query += [("scope", s) for s in scopes]
+            headers = {}
+            if creds is not None and creds.username:
+                query.append(("account", creds.username))
+                headers["Authorization"] = _basic(creds)
+            sep = "&" if "?" in realm else "?"
+            url = realm + (sep + urlencode(query) if query else "")
+            resp = self.transport.request("GET", url, headers=headers)
+        with resp:
+            if resp.status_code in (401, 403):
+                if creds is not None:
+                    raise Unauthorized(f"{registry}: authentication failed: incorrect user name "
+                                       f"or password (from {creds.source or 'login'})",
+                                       hint=f"log in again with `sbx login {registry}`")
+                raise Unauthorized(f"{registry}: unauthorized: authentication required",
+                                   hint=f"log in with `sbx login {registry}`")
+            if resp.status_code != 200:
+                raise error_for(resp, what=what, registry=registry)
+            try:
+                data = json.loads(resp.content)
+                token = data.get("token") or data.get("access_token")
+                lifetime = float(data.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+            except (ValueError, AttributeError, TypeError):
+                token, lifetime = None, 0.0
+        if not token or not isinstance(token, str):
+            raise ProtocolViolation(f"{registry}: the token server {realm} returned no token")
+        log.debug("got token for %s scopes=%s (%.0fs)", service, scopes, lifetime)
+        return token, lifetime
