@@ -85,5 +85,10 @@ class Layout:
         """Name reservations: ``names/<name>`` holds the container id."""
         return self.root / "names"
 
+    def volume_dir(self, name: str) -> Path:
+        """A named or anonymous volume's data directory: ``volumes/<name>/_data``."""
+        return self.root / "volumes" / name / "_data"
+
     def lock_path(self, name: str) -> Path:
         return self.locks / f"{name}.lock"
+

@@ -1,0 +1,258 @@
+"""The facade: ``Engine`` is what the CLI and the pytest plugin use (create, start, run,
+stop, kill, wait, rm, exec, logs, inspect, ps, prune).  It is the one place where the
+concrete store, cgroup manager and runtime are put together; heavy modules are imported
+when first needed so that ``sbx ps`` stays fast."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sbx.errors import ContainerNotFound, IllegalState, PermissionDenied, SbxError
+from sbx.layout import Layout
+from sbx.linux import proc
+from sbx.runtime.records import ContainerRecord, ContainerStore
+from sbx.runtime.spec import ContainerSpec, RunOptions
+from sbx.runtime.state import Status
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    containers: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+    reclaimed: int = 0
+
+
+class Engine:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.containers = ContainerStore(layout)
+        self._images: Any = None
+
+    @classmethod
+    def from_env(cls, root: str | None = None) -> Engine:
+        return cls(Layout.from_env(root))
+
+    # -- images ----------------------------------------------------------------
+    @property
+    def images(self) -> Any:
+        """The image store (``sbx.store.Store``), opened on first use."""
+        if self._images is None:
+            from sbx.store import Store
+
+            self._images = Store(self.layout)
+        return self._images
+
+    def _cgroup(self, cid: str) -> Any:
+        from sbx.cgroups import open_manager
+
+        return open_manager(f"sbx/{cid}")
+
+    @staticmethod
+    def require_root(what: str = "running containers") -> None:
+        if os.geteuid() != 0:
+            raise PermissionDenied(f"{what} needs root for now (you are uid {os.geteuid()})",
+                                   hint="run sbx with sudo; rootless mode is planned")
+
+    # -- lifecycle ---------------------------------------------------------------
+    def create(self, image: str, opts: RunOptions, *, name: str | None = None) -> ContainerRecord:
+        from sbx import names
+        from sbx.runtime import etcfiles, spec as specmod
+
+        self.require_root()
+        img = self.images.resolve(image)
+        cid = self.containers.new_id()
+        if name:
+            names.validate_name(name)
+        else:
+            name = names.random_name(self.containers.name_taken)
+        config = img.image.config.to_json()
+        spec = specmod.from_image(image, str(img.id), config, opts, hostname=cid[:12])
+        if spec.network.startswith("container:"):
+            other = self.containers.get(spec.network.split(":", 1)[1])
+            spec = replace(spec, network=f"container:{other.id}")
+        self.layout.containers.mkdir(parents=True, exist_ok=True)
+        self.containers.reserve_name(name, cid)
+        try:
+            rec = self.containers.create(cid, name, spec)
+            files = self.containers.files(cid)
+            etcfiles.write(files.hosts, files.hostname, files.resolv, hostname=spec.hostname,
+                           network=spec.network)
+        except BaseException:
+            (self.layout.names_dir / name).unlink(missing_ok=True)
+            raise
+        return rec
+
+    def start(self, ref: str, *, attached: bool = False) -> Any:
+        from sbx.runtime import launcher
+
+        self.require_root()
+        rec = self.containers.get(ref)
+        if rec.state.status is Status.RUNNING:
+            if attached:
+                raise IllegalState(f"container {rec.name} is already running",
+                                   hint="use sbx logs -f or sbx exec to reach it")
+            return None
+        if not rec.state.status.can_start():
+            raise IllegalState(f"cannot start container {rec.name}: it is {rec.state.status.value}")
+        img = self.images.resolve(rec.spec.image_id)
+        join = ""
+        if rec.spec.network.startswith("container:"):
+            other = self.containers.get(rec.spec.network.split(":", 1)[1])
+            if other.state.status is not Status.RUNNING:
+                raise IllegalState(f"cannot join the network of container {other.name}: it is not running")
+            join = f"/proc/{other.state.pid}/ns/net"
+        mounts = self._host_mounts(rec)
+        plan = launcher.build_plan(self.containers, rec, self.layout.layers,
+                                   list(self.images.layer_paths(img)), mounts)
+        return launcher.launch(self.containers, rec, plan, self._cgroup, attached=attached,
+                               join_netns=join)
+
+    def _host_mounts(self, rec: ContainerRecord) -> tuple:
+        out = []
+        for m in rec.spec.mounts:
+            if m.type == "volume":
+                vol = self.layout.volume_dir(m.name or rec.id[:12] + "-" + m.target.strip("/").replace("/", "-"))
+                vol.mkdir(parents=True, exist_ok=True)
+                m = replace(m, source=str(vol))
+            out.append(m)
+        return tuple(out)
+
+    def run(self, image: str, opts: RunOptions, *, name: str | None = None,
+            attached: bool = False) -> Any:
+        rec = self.create(image, opts, name=name)
+        try:
+            return self.start(rec.id, attached=attached)
+        except SbxError:
+            if opts.auto_remove:
+                self._remove_quietly(rec.id)
+            raise
+
+    def _remove_quietly(self, cid: str) -> None:
+        try:
+            self.remove(cid, force=True)
+        except SbxError:
+            pass
+
+    def kill(self, ref: str, sig: int = signal.SIGKILL) -> ContainerRecord:
+        rec = self.containers.get(ref)
+        if not rec.state.status.can_kill():
+            raise IllegalState(f"cannot kill container: {rec.name}: container {rec.id[:12]} is not running")
+        if not proc.signal_checked(rec.state.pid, rec.state.pid_start, sig):
+            raise IllegalState(f"cannot kill container: {rec.name}: its process has exited")
+        return rec
+
+    def stop(self, ref: str, timeout: float | None = None) -> ContainerRecord:
+        rec = self.containers.get(ref)
+        if rec.state.status is not Status.RUNNING:
+            return rec
+        from sbx.units import parse_signal
+
+        t = timeout if timeout is not None else (rec.spec.stop_timeout if rec.spec.stop_timeout is not None else 10)
+        sig = parse_signal(rec.spec.stop_signal or "SIGTERM")
+        proc.signal_checked(rec.state.pid, rec.state.pid_start, sig)
+        if not self._wait_stopped(rec, t):
+            proc.signal_checked(rec.state.pid, rec.state.pid_start, signal.SIGKILL)
+            self._wait_stopped(rec, 10)
+        return rec
+
+    def _wait_stopped(self, rec: ContainerRecord, timeout: float) -> bool:
+        """Wait until the monitor has recorded the exit (it exits right after)."""
+        from sbx.runtime import waiting
+
+        return waiting.wait_pid_gone(rec.state.monitor_pid, rec.state.monitor_start, timeout) and \
+            self._settled(rec.id)
+
+    def _settled(self, cid: str) -> bool:
+        try:
+            return self.containers.load(cid).state.status is not Status.RUNNING
+        except ContainerNotFound:
+            return True
+
+    def wait(self, ref: str) -> int:
+        from sbx.runtime import waiting
+
+        rec = self.containers.get(ref)
+        if rec.state.status is Status.RUNNING:
+            waiting.wait_pid_gone(rec.state.monitor_pid, rec.state.monitor_start, None)
+            try:
+                rec = self.containers.load(rec.id)
+            except ContainerNotFound:
+                return rec.state.exit_code
+        elif rec.state.status is Status.CREATED:
+            while rec.state.status is Status.CREATED:  # docker waits for it to run and exit
+                time.sleep(0.1)
+                rec = self.containers.load(rec.id)
+            return self.wait(rec.id)
+        return rec.state.exit_code
+
+    def remove(self, ref: str, *, force: bool = False) -> ContainerRecord:
+        rec = self.containers.get(ref)
+        if rec.state.status is Status.RUNNING:
+            if not force:
+                raise IllegalState(
+                    f"cannot remove container {rec.name}: container is running",
+                    hint="stop the container before removing or force remove (rm -f)")
+            proc.signal_checked(rec.state.pid, rec.state.pid_start, signal.SIGKILL)
+            if not self._wait_stopped(rec, 10):
+                self._cleanup_orphan(rec)
+        with self.containers.locked(rec.id):
+            self._cleanup_orphan(rec)
+            self.containers.delete_files(rec)
+        return rec
+
+    def _cleanup_orphan(self, rec: ContainerRecord) -> None:
+        """Kill and remove whatever a dead monitor left (cgroup, processes)."""
+        try:
+            cg = self._cgroup(rec.id)
+            cg.kill_all()
+            cg.destroy()
+        except SbxError:
+            pass
+
+    # -- queries -----------------------------------------------------------------
+    def list(self, *, all: bool = False) -> list[ContainerRecord]:
+        recs = self.containers.all()
+        if not all:
+            recs = [r for r in recs if r.state.status is Status.RUNNING]
+        return recs
+
+    def get(self, ref: str) -> ContainerRecord:
+        return self.containers.get(ref)
+
+    def log_path(self, rec: ContainerRecord) -> Path:
+        return self.containers.files(rec.id).log
+
+    def exec(self, ref: str, es: Any) -> Any:
+        from sbx.runtime import execute
+
+        self.require_root()
+        rec = self.containers.get(ref)
+        if not rec.state.status.can_exec():
+            raise IllegalState(f"container {rec.id[:12]} is not running",
+                               hint=f"start it first: sbx start {rec.name}")
+        return execute.start(rec, es, self._cgroup(rec.id).procs_files())
+
+    def prune_containers(self) -> PruneReport:
+        removed, size = [], 0
+        for rec in self.containers.all():
+            if rec.state.status in (Status.EXITED, Status.CREATED, Status.DEAD):
+                with self.containers.locked(rec.id):
+                    size += self.containers.delete_files(rec)
+                removed.append(rec.id)
+        return PruneReport(containers=tuple(removed), reclaimed=size)
+
+    def images_in_use(self) -> dict[str, list[str]]:
+        used: dict[str, list[str]] = {}
+        for rec in self.containers.all():
+            used.setdefault(rec.spec.image_id, []).append(rec.id)
+        return used
+
+    def iter_specs(self) -> Iterator[ContainerSpec]:
+        for rec in self.containers.all():
+            yield rec.spec

@@ -1,0 +1,53 @@
+"""Process facts from /proc: start times, so that a recycled pid is never signalled."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks since boot), or None if the pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # comm may contain spaces and parentheses: split after the last ')'.
+    rest = data[data.rfind(b")") + 2:].split()
+    if rest and rest[0] == b"Z":
+        return None  # a zombie has finished running
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def is_alive(pid: int, started: int | None) -> bool:
+    """True when ``pid`` runs and is the same process (same start time) we recorded."""
+    if pid <= 0:
+        return False
+    now = start_time(pid)
+    return now is not None and (started is None or now == started)
+
+
+def signal_checked(pid: int, started: int | None, sig: int) -> bool:
+    """Send ``sig`` only if ``pid`` is still the process recorded; False when gone."""
+    if not is_alive(pid, started):
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def boot_time() -> float:
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    return 0.0
+
+
+SIGNALS_BY_NAME = {s.name: int(s) for s in signal.Signals}

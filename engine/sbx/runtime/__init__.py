@@ -1,0 +1,1 @@
+"""The container runtime: specs, state, the launch ladder, the monitor, exec."""

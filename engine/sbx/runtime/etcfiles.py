@@ -1,0 +1,35 @@
+"""The files Docker gives every container: /etc/hosts, /etc/hostname, /etc/resolv.conf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sbx import atomic
+
+HOSTS = """127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+fe00::0\tip6-localnet
+ff00::0\tip6-mcastprefix
+ff02::1\tip6-allnodes
+ff02::2\tip6-allrouters
+127.0.1.1\t{hostname}
+"""
+
+
+def write(hosts: Path, hostname_file: Path, resolv: Path, *, hostname: str, network: str) -> None:
+    if network == "host":
+        try:
+            host_hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            host_hosts = HOSTS.format(hostname=hostname)
+        atomic.write_bytes(hosts, host_hosts.encode())
+    else:
+        atomic.write_bytes(hosts, HOSTS.format(hostname=hostname).encode())
+    atomic.write_bytes(hostname_file, (hostname + "\n").encode())
+    try:
+        text = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        text = ""
+    if not text.strip():
+        text = "nameserver 127.0.0.53\n"
+    atomic.write_bytes(resolv, text.encode())

@@ -1,0 +1,118 @@
+"""The container's first process (child side of the launch ladder, see launcher.py).
+
+It runs in a fork of the monitor, single-threaded: waits for the monitor's go (after the
+cgroup join), enters new mount/uts/ipc namespaces, builds the rootfs, pivots, drops
+privileges and execs the command.  With ``--init`` it stays as a tiny pid 1 that forwards
+signals and reaps zombies.  Any failure goes back over ``err_fd`` as JSON naming the step,
+errno and path, and the process exits 125/126/127."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+from dataclasses import dataclass
+
+from sbx.errors import KernelError
+from sbx.linux import syscalls
+from sbx.linux.consts import CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS, TIOCSCTTY
+from sbx.runtime import process, rootfs
+from sbx.runtime.spec import ContainerSpec
+
+
+@dataclass(frozen=True)
+class ChildJob:
+    spec: ContainerSpec
+    plan: rootfs.RootfsPlan
+    stdio: tuple[int, int, int]
+    tty: bool
+    go_fd: int
+    err_fd: int
+
+
+def main(job: ChildJob) -> None:
+    """Never returns: execs the command or exits with a report."""
+    try:
+        _setup(job)
+    except KernelError as e:
+        process.report(job.err_fd, rootfs.Step.current, e.errno, e.path or rootfs.Step.path,
+                       e.message, process.EXIT_SETUP)
+    except OSError as e:
+        process.report(job.err_fd, rootfs.Step.current, e.errno or 0,
+                       e.filename or rootfs.Step.path, f"{rootfs.Step.current} {e.filename or rootfs.Step.path}: {e.strerror}",
+                       process.EXIT_SETUP)
+    except Exception as e:  # noqa: BLE001 - anything else still reaches the parent as text
+        process.report(job.err_fd, rootfs.Step.current, 0, rootfs.Step.path,
+                       f"{rootfs.Step.current}: {e}", process.EXIT_SETUP)
+    os._exit(process.EXIT_SETUP)
+
+
+def _setup(job: ChildJob) -> None:
+    spec = job.spec
+    rootfs.Step.current = "wait for monitor"
+    os.setsid()
+    if job.tty:
+        fcntl.ioctl(job.stdio[0], TIOCSCTTY, 0)
+    for i, fd in enumerate(job.stdio):
+        if fd != i:
+            os.dup2(fd, i)
+    if os.read(job.go_fd, 1) != b"g":
+        os._exit(process.EXIT_SETUP)  # the monitor gave up
+    os.close(job.go_fd)
+    rootfs.Step.current = "unshare"
+    syscalls.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC)
+    rootfs.Step.current = "sethostname"
+    syscalls.sethostname(spec.hostname)
+    rootfs.setup(job.plan)
+    rootfs.Step.current, rootfs.Step.path = "resolve user", spec.user
+    ident = process.resolve_user(spec.user)
+    env = process.with_home(list(spec.env), ident.home)
+    rootfs.Step.current, rootfs.Step.path = "chdir", spec.workdir
+    os.chdir(spec.workdir)
+    rootfs.Step.current, rootfs.Step.path = "drop privileges", ""
+    keep = _caps(spec)
+    process.become(ident, keep_caps=keep, privileged=spec.privileged)
+    process.reset_signals()
+    if spec.init:
+        _tiny_init(spec, env, job.err_fd)
+    process.execute(list(spec.argv), env, job.err_fd)
+
+
+def _caps(spec: ContainerSpec) -> tuple[str, ...]:
+    from sbx.linux import caps
+
+    keep = set(caps.DOCKER_DEFAULT) | caps.parse_cap_list(list(spec.cap_add))
+    keep -= caps.parse_cap_list(list(spec.cap_drop))
+    return tuple(sorted(keep))
+
+
+def _tiny_init(spec: ContainerSpec, env: list[str], err_fd: int) -> None:
+    """pid 1 that forwards signals to the command and reaps every zombie (``--init``)."""
+    child = os.fork()
+    if child == 0:
+        os.setpgid(0, 0)
+        process.execute(list(spec.argv), env, err_fd)
+    os.close(err_fd)
+    forward = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+               signal.SIGUSR2, signal.SIGWINCH)
+    for sig in forward:
+        signal.signal(sig, lambda s, _f: _kill(child, s))
+    code = 0
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(code)
+        except InterruptedError:
+            continue
+        if pid == child:
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+            os._exit(code)
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,165 @@
+"""Starting a container: the launcher's side of the setup ladder.
+
+The launcher (the ``sbx`` command or the Python API, single-threaded at this point)
+forks an intermediate process that starts a new session and forks the monitor, then
+exits, so the monitor is nobody's zombie and outlives the launcher.  Messages flow
+child -> parent over pipes, one JSON line each::
+
+    launcher              intermediate        monitor                         init (container)
+    fork ───────────────► setsid
+                          fork ─────────────► listen on published ports
+    waitpid ◄──────────── exit                unshare(NET) + lo up | setns(NET) | host
+                                              unshare(PID); cgroup create + limits
+                                              fork ─────────────────────────► setsid, stdio; wait for "g"
+                                              cgroup add_pid(init)
+                                              write "g" on go pipe ─────────► unshare(MNT|UTS|IPC), hostname
+                                                                              overlay, /proc /dev /sys, binds,
+                                                                              masks, pivot_root, user, caps,
+                                                                              no_new_privs, execve
+                                              err pipe EOF (CLOEXEC) ◄─────── exec succeeded
+                                              err pipe JSON {step,errno,...} ◄ setup or exec failed
+                                              state.json: running (pid + start time)
+    read {"ev":"started"} ◄────────────────── or {"ev":"error", step, errno, path, detail, code}
+    (attached) {"ev":"exited","code"} ◄────── container exited; cgroup removed; state exited
+
+An error on any rung comes back as ``ContainerSetupError`` (or 126/127 for exec) naming the
+step, errno and path."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sbx.errors import CommandNotExecutable, CommandNotFound, ContainerSetupError, SbxError
+from sbx.runtime import monitor
+from sbx.runtime.records import ContainerRecord, ContainerStore
+from sbx.runtime.rootfs import RootfsPlan
+from sbx.runtime.spec import Mount
+from sbx.runtime.state import HostPort
+
+
+@dataclass
+class Started:
+    record: ContainerRecord
+    pid: int
+    ports: tuple[HostPort, ...]
+    status_fd: int            # still open when attached: read wait_exit() from it
+    pty_master: int = -1
+
+    def wait_exit(self) -> int:
+        """(attached) Block until the monitor reports the container's exit code."""
+        reader = _Lines(self.status_fd)
+        while True:
+            msg = reader.next()
+            if msg is None:
+                return 255  # the monitor died without a word
+            if msg.get("ev") == "exited":
+                os.close(self.status_fd)
+                return int(msg.get("code", 255))
+
+
+class _Lines:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def next(self) -> dict | None:
+        while b"\n" not in self.buf:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except InterruptedError:
+                continue
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
+               layer_paths: list[Path], mounts: tuple[Mount, ...]) -> RootfsPlan:
+    files = store.files(rec.id)
+    files.rootfs.mkdir(parents=True, exist_ok=True)
+    lower = []
+    for p in layer_paths:
+        try:
+            lower.append(str(p.relative_to(layers_dir)))
+        except ValueError:
+            lower.append(str(p))
+    etc = []
+    if not rec.spec.network.startswith("container:"):
+        etc = [("/etc/hosts", str(files.hosts)), ("/etc/hostname", str(files.hostname)),
+               ("/etc/resolv.conf", str(files.resolv))]
+    else:
+        etc = [("/etc/hostname", str(files.hostname)), ("/etc/hosts", str(files.hosts)),
+               ("/etc/resolv.conf", str(files.resolv))]
+    return RootfsPlan(
+        rootfs=str(files.rootfs), layers_dir=str(layers_dir), lower=tuple(lower),
+        upper=str(files.upper), work=str(files.work), etc_files=tuple(etc), mounts=mounts,
+        read_only=rec.spec.read_only, workdir=rec.spec.workdir,
+        own_net=rec.spec.network in ("private", "none"), privileged=rec.spec.privileged)
+
+
+def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup_factory: object,
+           *, attached: bool, join_netns: str = "") -> Started:
+    status_r, status_w = os.pipe()
+    master = slave = -1
+    if rec.spec.tty:
+        master, slave = os.openpty()
+        os.set_inheritable(master, False)
+        if attached:
+            _copy_winsize(0, master)
+        from dataclasses import replace
+
+        plan = replace(plan, console=os.ttyname(slave))
+    job = monitor.MonitorJob(rec, plan, attached, status_w, master, slave, join_netns)
+    pid = os.fork()
+    if pid == 0:  # intermediate
+        try:
+            os.close(status_r)
+            os.setsid()
+            if os.fork() == 0:
+                monitor.main(job, store, cgroup_factory)
+        finally:
+            os._exit(0)
+    os.close(status_w)
+    if slave >= 0:
+        os.close(slave)
+    os.waitpid(pid, 0)
+    msg = _Lines(status_r).next()
+    if msg is None:
+        os.close(status_r)
+        raise ContainerSetupError("monitor", 0, "", "the container monitor exited before starting the container")
+    if msg.get("ev") == "error":
+        os.close(status_r)
+        raise _setup_error(msg)
+    ports = tuple(HostPort(*p) for p in msg.get("ports", ()))
+    if not attached:
+        os.close(status_r)
+        status_r = -1
+    return Started(rec, int(msg["pid"]), ports, status_r, master)
+
+
+def _setup_error(msg: dict) -> SbxError:
+    code = int(msg.get("code", 125))
+    detail = str(msg.get("detail") or "")
+    if msg.get("step") == "exec":
+        cls = CommandNotFound if code == 127 else CommandNotExecutable
+        return cls(f"failed to create task for container: {detail}",
+                   hint="check the command and the image's PATH")
+    return ContainerSetupError(str(msg.get("step", "")), int(msg.get("errno", 0)),
+                               str(msg.get("path", "")), detail)
+
+
+def _copy_winsize(src: int, dst: int) -> None:
+    import fcntl
+
+    from sbx.linux.consts import TIOCGWINSZ, TIOCSWINSZ
+
+    try:
+        ws = fcntl.ioctl(src, TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst, TIOCSWINSZ, ws)
+    except OSError:
+        pass

@@ -1,0 +1,319 @@
+"""The monitor: one small process per running container (like podman's conmon).
+
+It is the container's parent: it creates the network and pid namespaces and the cgroup,
+forks the container's init (init.py), then sits on one selector loop that copies the
+container's output into the log (and to the attached terminal), relays published ports
+(forwarder.py), and on the container's exit records the exit code, the finish time and
+OOM kills, removes the cgroup, and (``--rm``) the container.  It outlives the ``sbx``
+command that started it; it exits when the container does."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import time
+from dataclasses import dataclass
+
+from sbx.errors import SbxError
+from sbx.linux import net, proc, syscalls
+from sbx.linux.consts import CLONE_NEWNET, CLONE_NEWPID, PR_SET_NAME
+from sbx.runtime import forwarder, init, logs, process
+from sbx.runtime.records import ContainerRecord, ContainerStore
+from sbx.runtime.rootfs import RootfsPlan
+from sbx.runtime.state import ContainerState
+
+READ = selectors.EVENT_READ
+
+
+@dataclass(frozen=True)
+class MonitorJob:
+    record: ContainerRecord
+    plan: RootfsPlan
+    attached: bool            # copy output to fds 1/2 (and fd 0 to the container with -i)
+    status_fd: int            # messages to the launcher (JSON lines)
+    pty_master: int           # -1 without a tty
+    pty_slave: int
+    join_netns: str           # /proc/<pid>/ns/net for --network container:X, else ""
+
+
+def _send(fd: int, **msg: object) -> None:
+    if fd < 0:
+        return
+    try:
+        os.write(fd, (json.dumps(msg) + "\n").encode())
+    except OSError:
+        pass  # the launcher is gone (detached run): nobody listens
+
+
+def _close_other_fds(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def main(job: MonitorJob, store: ContainerStore, cgroup_factory: object) -> None:
+    """Runs in the monitor process; never returns."""
+    try:
+        code = _run(job, store, cgroup_factory)
+    except BaseException:  # noqa: BLE001 - the monitor must never leave a traceback behind
+        code = 125
+    os._exit(code)
+
+
+def _run(job: MonitorJob, store: ContainerStore, cgroup_factory: object) -> int:
+    rec, spec = job.record, job.record.spec
+    files = store.files(rec.id)
+    try:
+        syscalls.prctl(PR_SET_NAME, int.from_bytes(b"sbx-mon\0", "little"))
+    except SbxError:
+        pass
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    keep = {job.status_fd, job.pty_master, job.pty_slave}
+    if job.attached:
+        keep |= {0, 1, 2}
+    else:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for i in (0, 1, 2):
+            os.dup2(devnull, i)
+        os.close(devnull)
+        keep |= {0, 1, 2}
+    _close_other_fds(keep)
+
+    cg = None
+    try:
+        listeners = forwarder.listen(spec.ports) if spec.network == "private" else []
+        if spec.network in ("private", "none"):
+            syscalls.unshare(CLONE_NEWNET)
+            net.loopback_up()
+        elif job.join_netns:
+            fd = os.open(job.join_netns, os.O_RDONLY)
+            syscalls.setns(fd, CLONE_NEWNET, job.join_netns)
+            os.close(fd)
+        syscalls.unshare(CLONE_NEWPID)
+        cg = cgroup_factory(rec.id)  # type: ignore[operator]
+        cg.create(_resources(spec))
+    except SbxError as e:
+        _fail(store, rec, job, cg, step="prepare", detail=e.one_line(), code=125)
+        return 125
+
+    # stdio of the container
+    if job.pty_master >= 0:
+        stdio = (job.pty_slave, job.pty_slave, job.pty_slave)
+        outs = {job.pty_master: "stdout"}
+        stdin_w = job.pty_master if (spec.stdin_open and job.attached) else -1
+    else:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        if spec.stdin_open:
+            in_r, stdin_w = os.pipe()
+        else:
+            in_r, stdin_w = os.open(os.devnull, os.O_RDONLY), -1
+        stdio = (in_r, out_w, err_w)
+        outs = {out_r: "stdout", err_r: "stderr"}
+    go_r, go_w = os.pipe()
+    err_r2, err_w2 = os.pipe()
+
+    pid = os.fork()
+    if pid == 0:
+        os.close(go_w)
+        os.close(err_r2)
+        for fd in (*outs, stdin_w, job.status_fd):
+            if fd >= 0 and fd not in stdio:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        init.main(init.ChildJob(spec, job.plan, stdio, job.pty_master >= 0, go_r, err_w2))
+        os._exit(125)
+
+    for fd in set(stdio) | {go_r, err_w2}:
+        if fd != job.pty_slave or job.pty_master >= 0:
+            os.close(fd)
+    if job.pty_master < 0 and not spec.stdin_open and stdin_w >= 0:
+        os.close(stdin_w)
+        stdin_w = -1
+    pid_start = proc.start_time(pid)
+    try:
+        cg.add_pid(pid)
+    except SbxError as e:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        _fail(store, rec, job, cg, step="join cgroup", detail=e.one_line(), code=125)
+        return 125
+    os.write(go_w, b"g")
+    os.close(go_w)
+    report = _read_all(err_r2)
+    os.close(err_r2)
+    if report:
+        os.waitpid(pid, 0)
+        info = process.decode_report(report)
+        _fail(store, rec, job, cg, **info)  # type: ignore[arg-type]
+        return int(info.get("code", 125))  # type: ignore[call-overload]
+
+    ports = tuple(hp for _, hp in listeners)
+    started = time.time()
+    store.update_state(rec.id, lambda st: st.starting(
+        pid=pid, pid_start=pid_start, monitor_pid=os.getpid(),
+        monitor_start=proc.start_time(os.getpid()), started_at=started, ports=ports))
+    _send(job.status_fd, ev="started", pid=pid,
+          ports=[[hp.container_port, hp.proto, hp.host_ip, hp.host_port] for hp in ports])
+    if not job.attached:
+        os.close(job.status_fd)
+        status_fd = -1
+    else:
+        status_fd = job.status_fd
+
+    code = _loop(job, pid, outs, stdin_w, listeners, str(files.log))
+    oom = False
+    try:
+        oom = cg.oom_killed()
+    except SbxError:
+        pass
+    try:
+        cg.destroy()
+    except SbxError:
+        pass
+    if oom and code == 0:
+        code = 137
+    finished = time.time()
+
+    def _exit(st: ContainerState) -> ContainerState:
+        return st.exited(exit_code=code, finished_at=finished, oom_killed=oom)
+
+    try:
+        store.update_state(rec.id, _exit)
+        if spec.auto_remove:
+            store.delete_files(store.load(rec.id))
+    except SbxError:
+        pass
+    _send(status_fd, ev="exited", code=code, oom=oom)
+    return 0
+
+
+def _resources(spec):  # type: ignore[no-untyped-def]
+    from sbx.cgroups import Resources
+
+    lim = spec.limits
+    return Resources(memory=lim.memory, memory_swap=lim.memory_swap, cpus=lim.cpus,
+                     cpu_shares=lim.cpu_shares, pids=lim.pids)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+def _fail(store: ContainerStore, rec: ContainerRecord, job: MonitorJob, cg: object, *,
+          step: str = "", errno: int = 0, path: str = "", detail: str = "", code: int = 125) -> None:
+    if cg is not None:
+        try:
+            cg.destroy()  # type: ignore[attr-defined]
+        except SbxError:
+            pass
+    now = time.time()
+    try:
+        store.update_state(rec.id, lambda st: st.exited(exit_code=code, finished_at=now,
+                                                         error=detail))
+        if rec.spec.auto_remove:
+            store.delete_files(rec)
+    except SbxError:
+        pass
+    _send(job.status_fd, ev="error", step=step, errno=errno, path=path, detail=detail, code=code)
+
+
+def _loop(job: MonitorJob, pid: int, outs: dict[int, str], stdin_w: int,
+          listeners: list, log_path: str) -> int:
+    sel = selectors.DefaultSelector()
+    sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(sig_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sel.register(sig_r, READ, ("sig",))
+    writer = logs.LogWriter(log_path)
+    for fd, stream in outs.items():
+        os.set_blocking(fd, False)
+        sel.register(fd, READ, ("out", stream))
+    if job.attached and stdin_w >= 0:
+        sel.register(0, READ, ("in",))
+    fwd = forwarder.Forwarder(sel, listeners) if listeners else None
+    code: int | None = None
+    deadline = None
+    while True:
+        if code is None:
+            wpid, status = os.waitpid(pid, os.WNOHANG)
+            if wpid == pid:
+                code = os.waitstatus_to_exitcode(status)
+                code = 128 - code if code < 0 else code
+                if fwd:
+                    fwd.close()
+                    fwd = None
+                deadline = time.monotonic() + 2.0
+                try:
+                    sel.unregister(0)
+                except (KeyError, ValueError):
+                    pass
+        if code is not None and (not outs or time.monotonic() > deadline):  # type: ignore[operator]
+            break
+        timeout = 0.05 if code is not None else None
+        for key, events in sel.select(timeout):
+            kind = key.data[0]
+            if kind == "sig":
+                try:
+                    os.read(sig_r, 4096)
+                except BlockingIOError:
+                    pass
+            elif kind == "out":
+                fd = key.fd
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:  # EIO: the pty's other side is closed
+                    data = b""
+                if not data:
+                    sel.unregister(fd)
+                    os.close(fd)
+                    outs.pop(fd, None)
+                    continue
+                writer.write(key.data[1], data)
+                if job.attached:
+                    _write_all(1 if key.data[1] == "stdout" else 2, data)
+            elif kind == "in":
+                try:
+                    data = os.read(0, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(0)
+                    if stdin_w != job.pty_master:
+                        os.close(stdin_w)
+                    continue
+                _write_all(stdin_w, data)
+            elif fwd is not None:
+                fwd.handle(key.fileobj, key.data, events)  # type: ignore[arg-type]
+    writer.close()
+    return code
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
+        except OSError:
+            return
+        view = view[n:]

@@ -1,0 +1,109 @@
+"""The last steps before a container process runs, shared by the container's init and by
+``exec``: who it runs as, its capabilities, no_new_privs, its signals, and the execve
+whose failure becomes Docker's 126/127."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass
+
+from sbx.linux import caps, syscalls
+from sbx.linux.consts import PR_SET_NO_NEW_PRIVS
+
+EXIT_CANNOT_RUN = 126
+EXIT_NOT_FOUND = 127
+EXIT_SETUP = 125
+
+
+@dataclass(frozen=True)
+class Identity:
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def resolve_user(user: str) -> Identity:
+    """Resolve ``user`` against the container's /etc/passwd and /etc/group (after pivot)."""
+    from sbx.runtime.userspec import UserSpec
+
+    spec = UserSpec.parse(user or "0")
+    uid, gid, groups, home = spec.resolve(_read("/etc/passwd"), _read("/etc/group"))
+    return Identity(uid, gid, tuple(groups), home or "/")
+
+
+def reset_signals() -> None:
+    """execve keeps ignored signals ignored: give the program default dispositions."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                signal.SIGQUIT, signal.SIGCHLD, signal.SIGTTOU, signal.SIGTTIN, signal.SIGTSTP):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def become(ident: Identity, *, keep_caps: tuple[str, ...] = caps.DOCKER_DEFAULT,
+           privileged: bool = False) -> None:
+    if not privileged:
+        syscalls.prctl(PR_SET_NO_NEW_PRIVS, 1)
+        caps.drop_bounding_except(keep_caps)
+    os.setgroups(list(ident.groups))
+    os.setgid(ident.gid)
+    os.setuid(ident.uid)
+
+
+def with_home(env: list[str], home: str) -> list[str]:
+    if any(e.startswith("HOME=") for e in env):
+        return env
+    return [*env, f"HOME={home}"]
+
+
+def execute(argv: list[str], env: list[str], err_fd: int) -> None:
+    """execve the command (PATH from ``env``); on failure report on ``err_fd`` and exit
+    126/127 like Docker."""
+    envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    try:
+        os.execvpe(argv[0], argv, envd)
+    except FileNotFoundError:
+        if "/" in argv[0]:
+            msg = f'exec: "{argv[0]}": stat {argv[0]}: no such file or directory'
+        else:
+            msg = f'exec: "{argv[0]}": executable file not found in $PATH'
+        report(err_fd, "exec", 2, argv[0], msg, EXIT_NOT_FOUND)
+    except PermissionError:
+        report(err_fd, "exec", 13, argv[0], f'exec: "{argv[0]}": permission denied', EXIT_CANNOT_RUN)
+    except OSError as e:
+        report(err_fd, "exec", e.errno or 0, argv[0], f'exec: "{argv[0]}": {e.strerror}', EXIT_CANNOT_RUN)
+
+
+def report(fd: int, step: str, errno: int, path: str, detail: str, code: int) -> None:
+    """Send the failure to the parent and end this process (never returns)."""
+    msg = json.dumps({"step": step, "errno": errno, "path": path, "detail": detail,
+                      "code": code}).encode()
+    try:
+        os.write(fd, msg)
+    finally:
+        os._exit(code)
+
+
+def decode_report(data: bytes) -> dict[str, object]:
+    try:
+        d = json.loads(data)
+        if isinstance(d, dict):
+            return d
+    except ValueError:
+        pass
+    return {"step": "setup", "errno": 0, "path": "", "detail": data.decode(errors="replace"),
+            "code": EXIT_SETUP}

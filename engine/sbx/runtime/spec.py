@@ -1,0 +1,219 @@
+"""ContainerSpec: everything needed to run one container, as frozen data (stored as
+``config.json`` in the container's directory).  ``from_image`` applies Docker's rules for
+ENTRYPOINT/CMD/ENV/WORKDIR/USER from the image config and the run options."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from sbx.errors import InvalidArgument
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NETWORK_MODES = ("private", "none", "host")  # plus "container:<name|id>"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A mount inside the container: ``bind`` (source is a host path), ``volume`` (source is
+    a directory sbx manages) or ``tmpfs`` (options like ``size=64m,mode=1777``)."""
+
+    type: str
+    target: str
+    source: str = ""
+    read_only: bool = False
+    options: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Port:
+    container_port: int
+    proto: str = "tcp"
+    host_ip: str = "127.0.0.1"
+    host_port: int = 0  # 0: a random free port, filled in when the container starts
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int | None = None
+    memory_swap: int | None = None
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    pids: int | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str                       # as the user named it ("bb", "redis:7")
+    image_id: str                    # "sha256:<hex>"
+    argv: tuple[str, ...]
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    workdir: str = "/"
+    user: str = ""
+    hostname: str = ""
+    tty: bool = False
+    stdin_open: bool = False
+    mounts: tuple[Mount, ...] = ()
+    ports: tuple[Port, ...] = ()
+    exposed_ports: tuple[str, ...] = ()
+    network: str = "private"
+    limits: Limits = field(default_factory=Limits)
+    read_only: bool = False
+    init: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    stop_signal: str = "SIGTERM"
+    stop_timeout: int | None = None
+    auto_remove: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    healthcheck: dict[str, Any] | None = None
+
+    @property
+    def labels_dict(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContainerSpec:
+        d = dict(data)
+        d["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
+        d["ports"] = tuple(Port(**p) for p in d.get("ports", ()))
+        d["limits"] = Limits(**d.get("limits", {}))
+        d["labels"] = tuple(tuple(x) for x in d.get("labels", ()))
+        for k in ("argv", "entrypoint", "cmd", "env", "exposed_ports", "cap_add", "cap_drop"):
+            d[k] = tuple(d.get(k, ()))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user asked for on top of the image (the flags of ``sbx run``/``create``)."""
+
+    command: tuple[str, ...] = ()
+    entrypoint: str | None = None       # None: the image's; "": none
+    env: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    tty: bool = False
+    stdin_open: bool = False
+    mounts: tuple[Mount, ...] = ()
+    ports: tuple[Port, ...] = ()
+    publish_all: bool = False
+    network: str = "private"
+    limits: Limits = field(default_factory=Limits)
+    read_only: bool = False
+    init: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    auto_remove: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+
+
+def merge_env(base: tuple[str, ...] | list[str], overrides: tuple[str, ...] | list[str]) -> list[str]:
+    """Docker's env merge: later KEY=VAL replace earlier ones, first position kept."""
+    order: list[str] = []
+    values: dict[str, str] = {}
+    for item in (*base, *overrides):
+        key = item.split("=", 1)[0]
+        if key not in values:
+            order.append(key)
+        values[key] = item
+    return [values[k] for k in order]
+
+
+def normalize_network(value: str) -> str:
+    v = value or "private"
+    if v in ("bridge", "default"):
+        return "private"
+    if v in NETWORK_MODES:
+        return v
+    if v.startswith("container:") and len(v) > len("container:"):
+        return v
+    raise InvalidArgument(f"invalid --network value {value!r}",
+                          hint="use none, host, private (the default) or container:NAME")
+
+
+def from_image(image_ref: str, image_id: str, config: dict[str, Any], opts: RunOptions,
+               *, hostname: str) -> ContainerSpec:
+    """Combine an image config (the OCI ``config`` object) with run options, as Docker does."""
+    img_entry = tuple(config.get("Entrypoint") or ())
+    img_cmd = tuple(config.get("Cmd") or ())
+    if opts.entrypoint is not None:
+        entrypoint: tuple[str, ...] = (opts.entrypoint,) if opts.entrypoint else ()
+        cmd = opts.command  # --entrypoint clears the image's CMD
+    else:
+        entrypoint = img_entry
+        cmd = opts.command or img_cmd
+    argv = entrypoint + cmd
+    if not argv:
+        raise InvalidArgument("no command specified",
+                              hint="the image has no CMD or ENTRYPOINT: give a command after the image name")
+    env = merge_env(list(config.get("Env") or ()), list(opts.env))
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, f"PATH={DEFAULT_PATH}")
+    if not any(e.startswith("HOSTNAME=") for e in env):
+        env.append(f"HOSTNAME={opts.hostname or hostname}")
+    if opts.tty and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    labels = dict(config.get("Labels") or {})
+    labels.update(dict(opts.labels))
+    ports = list(opts.ports)
+    exposed = tuple(sorted((config.get("ExposedPorts") or {}).keys()))
+    if opts.publish_all:
+        have = {(p.container_port, p.proto) for p in ports}
+        for spec in exposed:
+            num, _, proto = spec.partition("/")
+            key = (int(num), proto or "tcp")
+            if key not in have:
+                ports.append(Port(int(num), proto or "tcp"))
+    network = normalize_network(opts.network)
+    if ports and network != "private":
+        raise InvalidArgument(f"published ports need the container's own network, not --network {network}",
+                              hint="drop -p, or use the default network")
+    stop_signal = opts.stop_signal or config.get("StopSignal") or "SIGTERM"
+    return ContainerSpec(
+        image=image_ref,
+        image_id=image_id,
+        argv=argv,
+        entrypoint=entrypoint,
+        cmd=cmd,
+        env=tuple(env),
+        workdir=opts.workdir or config.get("WorkingDir") or "/",
+        user=opts.user if opts.user is not None else (config.get("User") or ""),
+        hostname=opts.hostname or hostname,
+        tty=opts.tty,
+        stdin_open=opts.stdin_open,
+        mounts=opts.mounts,
+        ports=tuple(ports),
+        exposed_ports=exposed,
+        network=network,
+        limits=opts.limits,
+        read_only=opts.read_only,
+        init=opts.init,
+        labels=tuple(sorted(labels.items())),
+        stop_signal=stop_signal,
+        stop_timeout=opts.stop_timeout,
+        auto_remove=opts.auto_remove,
+        cap_add=opts.cap_add,
+        cap_drop=opts.cap_drop,
+        privileged=opts.privileged,
+        healthcheck=config.get("Healthcheck"),
+    )

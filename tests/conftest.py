@@ -1,0 +1,43 @@
+"""Shared fixtures.  Integration tests (marker ``integration``) need root, namespaces,
+overlayfs and cgroups: elsewhere they skip with the reason, but in CI (``CI=true``) a
+missing capability is a failure, never a skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.images import busybox_path, write_busybox_rootfs_tar
+
+os.environ.setdefault("SBX_OFFLINE", "1")
+
+
+def _missing_capability() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (integration tests create namespaces, mounts and cgroups)"
+    if not Path("/proc/filesystems").read_text().count("overlay"):
+        return "the kernel has no overlayfs (modprobe overlay)"
+    if busybox_path() is None:
+        return "busybox-static is not installed (apt-get install busybox-static)"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("integration") is None:
+        return
+    reason = _missing_capability()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"integration test cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root filesystem tar with a static busybox and its applet links."""
+    path = tmp_path_factory.mktemp("images") / "busybox-rootfs.tar"
+    write_busybox_rootfs_tar(path)
+    return path
