@@ -1,0 +1,1 @@
+"""The docker-like command line: option parsing, output formatting and the sbx commands."""
