@@ -125,3 +125,8 @@ class DockerfileError(BuildError):
         super().__init__(prefix + message, hint=hint)
         self.path = path
         self.line = line
+
+
+class ExpansionError(BuildError):
+    """A Dockerfile word cannot be expanded: bad ``${...}`` syntax, an unmatched quote,
+    or a ``${VAR:?message}`` whose variable is unset."""
