@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbx.errors import CgroupError
+from sbx.linux.mountinfo import MountEntry
+from sbx.linux.mountinfo import parse as mountinfo_parse
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
 MOUNTINFO = Path("/proc/self/mountinfo")
@@ -54,56 +56,25 @@ class CgroupMount:
 
 
 # Super options of a v1 cgroup mount that are not controllers.
-_V1_OPTIONS = {"rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v2_mode",
-               "favordynmods"}
+_V1_OPTIONS = {"rw", "ro", "none", "seclabel", "noprefix", "clone_children", "xattr",
+               "cpuset_v2_mode", "favordynmods"}
 
 
-def _unescape(field: str) -> str:
-    """Undo mountinfo's octal escapes (``\\040`` for a space, ``\\011``, ``\\012``, ``\\134``)."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and len(field[i + 1:i + 4]) == 3 and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+def _cgroup_mount(entry: MountEntry) -> CgroupMount | None:
+    if entry.fstype not in ("cgroup", "cgroup2"):
+        return None
+    subsystems: tuple[str, ...] = ()
+    if entry.fstype == "cgroup":
+        subsystems = tuple(sorted(
+            o for o in entry.super_options.split(",")
+            if o.startswith("name=") or (o not in _V1_OPTIONS and "=" not in o)))
+    return CgroupMount(mount_point=Path(entry.mount_point), fstype=entry.fstype,
+                       root=entry.root, subsystems=subsystems)
 
 
 def parse_cgroup_mounts(mountinfo: str) -> list[CgroupMount]:
-    """Every ``cgroup``/``cgroup2`` mount in a mountinfo text, in order.
-
-    Malformed lines are skipped: mountinfo is written by the kernel, and a line we cannot
-    read is never a cgroup we should manage.
-    """
-    mounts: list[CgroupMount] = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        try:
-            sep = fields.index("-")
-        except ValueError:
-            continue
-        if sep < 6 or len(fields) < sep + 3:
-            continue
-        fstype = fields[sep + 1]
-        if fstype not in ("cgroup", "cgroup2"):
-            continue
-        subsystems: tuple[str, ...] = ()
-        if fstype == "cgroup":
-            opts = fields[sep + 3].split(",")
-            subsystems = tuple(sorted(
-                o for o in opts
-                if o.startswith("name=") or (o not in _V1_OPTIONS and "=" not in o)))
-        mounts.append(CgroupMount(
-            mount_point=Path(_unescape(fields[4])),
-            fstype=fstype,
-            root=_unescape(fields[3]),
-            subsystems=subsystems,
-        ))
-    return mounts
+    """Every ``cgroup``/``cgroup2`` mount in a mountinfo text, in order."""
+    return [m for m in map(_cgroup_mount, mountinfo_parse(mountinfo)) if m is not None]
 
 
 def read_mountinfo(mountinfo: str | None = None) -> str:
@@ -118,13 +89,20 @@ def read_mountinfo(mountinfo: str | None = None) -> str:
 
 
 def mounts_under(root: Path, mountinfo: str | None = None) -> list[CgroupMount]:
-    """The cgroup mounts at or below ``root``, the last mount of each mount point winning."""
-    by_point: dict[Path, CgroupMount] = {}
-    for m in parse_cgroup_mounts(read_mountinfo(mountinfo)):
-        if m.mount_point == root or root in m.mount_point.parents:
-            by_point.pop(m.mount_point, None)
-            by_point[m.mount_point] = m
-    return list(by_point.values())
+    """The visible cgroup mounts at or below ``root``.
+
+    A later mount on the same point, or on a parent of it, hides earlier ones (as a tmpfs
+    mounted over ``/sys/fs/cgroup`` hides what was there).
+    """
+    visible: dict[Path, CgroupMount] = {}
+    for entry in mountinfo_parse(read_mountinfo(mountinfo)):
+        point = Path(entry.mount_point)
+        for hidden in [p for p in visible if p == point or point in p.parents]:
+            del visible[hidden]
+        m = _cgroup_mount(entry)
+        if m is not None and (point == root or root in point.parents):
+            visible[point] = m
+    return list(visible.values())
 
 
 def detect_mode(mountinfo: str | None = None, root: Path = DEFAULT_ROOT) -> CgroupMode:
