@@ -18,6 +18,7 @@ import requests
 import urllib3.exceptions
 
 from sbx.errors import InvalidArgument, RegistryError
+from sbx.oci import mediatypes
 from sbx.oci.digest import Digest, Hasher
 from sbx.registry.config import RegistryConfig
 from sbx.registry.connection import Connection, Endpoint, pull_scope, push_scope
@@ -35,15 +36,12 @@ from sbx.registry.upload import PushResult, upload_blob
 
 log = logging.getLogger(__name__)
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-SCHEMA1 = frozenset({"application/vnd.docker.distribution.manifest.v1+json",
-                     "application/vnd.docker.distribution.manifest.v1+prettyjws"})
-DEFAULT_ACCEPT = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+SCHEMA1 = mediatypes.SCHEMA1_TYPES
+DEFAULT_ACCEPT = (mediatypes.OCI_INDEX, mediatypes.DOCKER_MANIFEST_LIST,
+                  mediatypes.OCI_MANIFEST, mediatypes.DOCKER_MANIFEST)
+MAX_RESUMES = 50
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 64 * 1024  # a dropped connection loses at most one partial chunk
 _DROPPED = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
             requests.exceptions.Timeout, urllib3.exceptions.ProtocolError,
             urllib3.exceptions.ReadTimeoutError)
@@ -80,7 +78,7 @@ def _media_type(resp: requests.Response, body: bytes | None) -> str:
             data = json.loads(body)
             mt = str(data.get("mediaType") or mt)
             if data.get("schemaVersion") == 1:
-                mt = "application/vnd.docker.distribution.manifest.v1+json"
+                mt = mediatypes.DOCKER_MANIFEST_V1
         except (ValueError, AttributeError):
             pass
     return mt
@@ -275,19 +273,24 @@ class RegistryClient:
         eps = self.conn.endpoints(pull=True, what=what)
 
         def op(ep: Endpoint) -> None:
-            resumes = 0
+            stalled = total = 0
             while True:
+                before = state.hasher.size
                 try:
                     self._download_once(ep, repo, digest, sink, state, progress, what)
                     return
+                except OfflineRefused:
+                    raise
                 except RegistryUnreachable as e:
-                    resumes += 1
-                    if resumes > max(1, self.config.retries):
+                    # bounded: consecutive drops without progress, and drops overall
+                    stalled = 0 if state.hasher.size > before else stalled + 1
+                    total += 1
+                    if stalled > max(1, self.config.retries) or total > MAX_RESUMES:
                         raise RegistryUnreachable(
                             f"{what}: download failed after {state.hasher.size} bytes: "
                             f"{e.message}", hint=e.hint) from None
                     log.info("%s: %s; resuming at byte %d", what, e.message, state.hasher.size)
-                    self._sleep(self.conn.transport.retry.delay(resumes))
+                    self._sleep(self.conn.transport.retry.delay(max(1, stalled)))
 
         self._each_endpoint(eps, op)
         got = state.hasher.digest()
