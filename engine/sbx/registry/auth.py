@@ -7,7 +7,8 @@ the next rung:
 * ``Bearer realm=...,service=...,scope=...`` -> GET the realm with ``service`` and every
   ``scope`` (basic credentials attached when known; with an identity token, the OAuth2
   refresh-token POST instead), then retry with ``Authorization: Bearer <token>``.  Tokens
-  are cached per (realm, service, scopes, account) until ``expires_in`` runs out.
+  are cached per (realm, service, account) until ``expires_in`` runs out, and a token
+  serves any request whose scopes it covers (a push token serves pulls too).
 * ``Basic`` -> retry with the stored user and password; no credentials means a clear
   ``Unauthorized`` with the ``sbx login`` hint.
 
@@ -85,37 +86,64 @@ class Challenge:
         return out
 
 
+Grant = tuple[str, str, str]  # (resource type, name, action)
+
+
+def parse_scopes(scopes: Sequence[str]) -> frozenset[Grant]:
+    """``repository:a/b:pull,push`` -> {(repository, a/b, pull), (repository, a/b, push)}."""
+    out: set[Grant] = set()
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        for action in actions.split(","):
+            if action:
+                out.add((kind, name, action))
+    return frozenset(out)
+
+
+def format_scopes(grants: frozenset[Grant]) -> tuple[str, ...]:
+    """The inverse of :func:`parse_scopes`, one scope per resource, in a stable order."""
+    merged: dict[tuple[str, str], set[str]] = {}
+    for kind, name, action in grants:
+        merged.setdefault((kind, name), set()).add(action)
+    return tuple(f"{k}:{n}:{','.join(sorted(a))}" for (k, n), a in sorted(merged.items()))
+
+
 @dataclass
 class _Token:
+    grants: frozenset[Grant]
     value: str
     expires: float
 
 
 @dataclass
 class TokenCache:
-    """Bearer tokens keyed by (realm, service, scopes, account), forgotten when expired."""
+    """Bearer tokens per (realm, service, account); a token serves any subset of its scopes.
+
+    Expired tokens are forgotten (with a safety margin of ``EXPIRY_MARGIN`` seconds).
+    """
 
     clock: Callable[[], float] = time.monotonic
-    _tokens: dict[tuple[str, str, tuple[str, ...], str], _Token] = field(default_factory=dict)
+    _tokens: dict[tuple[str, str, str], list[_Token]] = field(default_factory=dict)
 
-    def get(self, key: tuple[str, str, tuple[str, ...], str]) -> str | None:
-        tok = self._tokens.get(key)
-        if tok is None:
-            return None
-        if self.clock() >= tok.expires:
-            del self._tokens[key]
-            return None
-        return tok.value
+    def get(self, key: tuple[str, str, str], grants: frozenset[Grant]) -> str | None:
+        now = self.clock()
+        live = [t for t in self._tokens.get(key, []) if now < t.expires]
+        self._tokens[key] = live
+        return next((t.value for t in live if grants <= t.grants), None)
 
-    def put(self, key: tuple[str, str, tuple[str, ...], str], value: str, lifetime: float) -> None:
+    def put(self, key: tuple[str, str, str], grants: frozenset[Grant], value: str,
+            lifetime: float) -> None:
         margin = EXPIRY_MARGIN if lifetime > 2 * EXPIRY_MARGIN else 0.0
-        self._tokens[key] = _Token(value, self.clock() + lifetime - margin)
+        kept = [t for t in self._tokens.get(key, []) if not t.grants <= grants]
+        self._tokens[key] = [*kept, _Token(grants, value, self.clock() + lifetime - margin)]
 
-    def drop(self, key: tuple[str, str, tuple[str, ...], str]) -> None:
-        self._tokens.pop(key, None)
+    def drop(self, key: tuple[str, str, str], grants: frozenset[Grant]) -> None:
+        self._tokens[key] = [t for t in self._tokens.get(key, []) if not grants <= t.grants]
 
     def __len__(self) -> int:
-        return len(self._tokens)
+        now = self.clock()
+        return sum(1 for ts in self._tokens.values() for t in ts if now < t.expires)
 
 
 def _basic(creds: Credentials) -> str:
@@ -170,15 +198,16 @@ class Authenticator:
             raise ProtocolViolation(f"{registry}: bearer challenge without a realm",
                                     hint="the registry's auth configuration is broken")
         service = ch.get("service")
-        wanted = tuple(sorted(set(scopes)))
+        grants = parse_scopes(scopes)
         account = creds.username if creds else ""
-        key = (realm, service, wanted, account)
+        key = (realm, service, account)
         if fresh:
-            self.tokens.drop(key)
-        token = self.tokens.get(key)
+            self.tokens.drop(key, grants)
+        token = self.tokens.get(key, grants)
         if token is None:
-            token, lifetime = self._fetch_token(realm, service, wanted, creds, registry=registry)
-            self.tokens.put(key, token, lifetime)
+            token, lifetime = self._fetch_token(realm, service, format_scopes(grants), creds,
+                                                registry=registry)
+            self.tokens.put(key, grants, token, lifetime)
         return "Bearer " + token
 
     def _fetch_token(self, realm: str, service: str, scopes: tuple[str, ...],

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sbx.registry.auth import Challenge, TokenCache
+from sbx.registry.auth import Challenge, TokenCache, format_scopes, parse_scopes
 from sbx.registry.client import RegistryClient
 from sbx.registry.config import RegistryConfig
 from sbx.registry.credentials import Credentials, CredentialStore
@@ -48,16 +48,24 @@ def test_challenge_parse(header: str, expected: list[tuple[str, dict[str, str]]]
     assert got == expected
 
 
-def test_token_cache_expiry() -> None:
+def test_token_cache_expiry_and_coverage() -> None:
     now = [100.0]
     cache = TokenCache(clock=lambda: now[0])
-    key = ("realm", "svc", ("repository:a:pull",), "")
-    cache.put(key, "tok", 60)
-    assert cache.get(key) == "tok"
+    key = ("realm", "svc", "")
+    push = parse_scopes(["repository:a:pull,push"])
+    cache.put(key, push, "tok", 60)
+    assert cache.get(key, parse_scopes(["repository:a:pull"])) == "tok"
+    assert cache.get(key, push) == "tok"
+    assert cache.get(key, parse_scopes(["repository:b:pull"])) is None
     now[0] += 54
-    assert cache.get(key) == "tok"
+    assert cache.get(key, push) == "tok"
     now[0] += 2  # within the 5 s safety margin of expiry
-    assert cache.get(key) is None and len(cache) == 0
+    assert cache.get(key, push) is None and len(cache) == 0
+
+
+def test_scopes_merge_per_repository() -> None:
+    grants = parse_scopes(["repository:a:pull", "repository:a:push,pull", "repository:b:pull"])
+    assert format_scopes(grants) == ("repository:a:pull,push", "repository:b:pull")
 
 
 def test_anonymous_bearer_token_is_fetched_once_and_cached(make_client: Make) -> None:
