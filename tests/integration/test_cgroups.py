@@ -25,6 +25,7 @@ from sbx.cgroups import (
     detect_mode,
     open_manager,
 )
+from sbx.cgroups.mode import mounts_under
 from sbx.errors import CgroupError
 
 pytestmark = pytest.mark.integration
@@ -205,3 +206,41 @@ def test_kill_all_with_sigterm(make_cgroup: Make, processes) -> None:
     m.kill_all(signal.SIGTERM)
     assert child.wait(timeout=10) == -signal.SIGTERM
     assert os.path.isdir(leaf_dirs(m)[0])
+
+
+def _cgroup2_mount() -> Path:
+    (mount,) = [m.mount_point for m in mounts_under(Path("/sys/fs/cgroup")) if m.is_v2][:1]
+    return mount
+
+
+@pytest.fixture
+def v2_manager() -> Iterator[V2Manager]:
+    """The v2 manager on this host's cgroup2 mount (the unified tree on a hybrid host)."""
+    m = V2Manager(f"sbx/test-{uuid.uuid4().hex[:12]}", _cgroup2_mount())
+    yield m
+    m.destroy()
+
+
+def test_v2_manager_on_the_real_cgroup2_mount(v2_manager: V2Manager, processes) -> None:
+    m = v2_manager
+    m.create(Resources())
+    child = spawn_in(m, ["sleep", "30"], processes)
+    assert f"0::/{m.name}" in cgroup_lines(child.pid)
+    assert m.pids() == [child.pid]
+    m.kill_all(signal.SIGTERM)              # freeze, signal, thaw
+    assert child.wait(timeout=10) == -signal.SIGTERM
+    child2 = spawn_in(m, ["sleep", "30"], processes)
+    m.kill_all()                            # cgroup.kill (5.14+) or freeze path
+    assert child2.wait(timeout=10) == -signal.SIGKILL
+    m.destroy()
+    assert not m.path.exists()
+
+
+def test_v2_manager_names_a_controller_it_cannot_get(v2_manager: V2Manager) -> None:
+    available = (v2_manager.root / "cgroup.controllers").read_text().split()
+    if "pids" in available:
+        pytest.skip("pids is available on this host's cgroup2 mount (a pure v2 host)")
+    with pytest.raises(CgroupError) as info:
+        v2_manager.create(Resources(pids=10))
+    assert "pids" in info.value.message
+    assert not v2_manager.path.exists()
