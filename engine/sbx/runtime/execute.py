@@ -18,7 +18,7 @@ from sbx.linux import caps, proc, syscalls
 from sbx.linux.consts import NS_FLAGS, TIOCSCTTY
 from sbx.runtime import process
 from sbx.runtime.records import ContainerRecord
-from sbx.runtime.spec import merge_env
+from sbx.runtime.envfile import merge_env
 
 NS_ORDER = ("ipc", "uts", "net", "pid", "mnt")
 

@@ -14,7 +14,7 @@ import signal
 from dataclasses import dataclass
 
 from sbx.errors import KernelError
-from sbx.linux import syscalls
+from sbx.linux import caps, syscalls
 from sbx.linux.consts import CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS, TIOCSCTTY
 from sbx.runtime import process, rootfs
 from sbx.runtime.spec import ContainerSpec
@@ -79,8 +79,6 @@ def _setup(job: ChildJob) -> None:
 
 
 def _caps(spec: ContainerSpec) -> tuple[str, ...]:
-    from sbx.linux import caps
-
     keep = set(caps.DOCKER_DEFAULT) | caps.parse_cap_list(list(spec.cap_add))
     keep -= caps.parse_cap_list(list(spec.cap_drop))
     return tuple(sorted(keep))

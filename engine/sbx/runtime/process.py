@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sbx.linux import caps, syscalls
 from sbx.linux.consts import PR_SET_NO_NEW_PRIVS
+from sbx.runtime.userspec import UserSpec  # imported here: after pivot_root nothing can be
 
 EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
@@ -35,8 +36,6 @@ def _read(path: str) -> str:
 
 def resolve_user(user: str) -> Identity:
     """Resolve ``user`` against the container's /etc/passwd and /etc/group (after pivot)."""
-    from sbx.runtime.userspec import UserSpec
-
     spec = UserSpec.parse(user or "0")
     uid, gid, groups, home = spec.resolve(_read("/etc/passwd"), _read("/etc/group"))
     return Identity(uid, gid, tuple(groups), home or "/")

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from sbx.errors import InvalidArgument
+from sbx.runtime.envfile import merge_env
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NETWORK_MODES = ("private", "none", "host")  # plus "container:<name|id>"
@@ -125,18 +126,6 @@ class RunOptions:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
-
-
-def merge_env(base: tuple[str, ...] | list[str], overrides: tuple[str, ...] | list[str]) -> list[str]:
-    """Docker's env merge: later KEY=VAL replace earlier ones, first position kept."""
-    order: list[str] = []
-    values: dict[str, str] = {}
-    for item in (*base, *overrides):
-        key = item.split("=", 1)[0]
-        if key not in values:
-            order.append(key)
-        values[key] = item
-    return [values[k] for k in order]
 
 
 def normalize_network(value: str) -> str:

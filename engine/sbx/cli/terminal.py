@@ -1,0 +1,66 @@
+"""The user's terminal during ``run -it`` and ``exec -it``: raw mode, window size kept in
+step with the container's pty (SIGWINCH), and the byte relay for exec."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import sys
+import termios
+import tty
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sbx.linux.consts import TIOCGWINSZ, TIOCSWINSZ
+
+
+def _copy_size(master: int) -> None:
+    try:
+        fcntl.ioctl(master, TIOCSWINSZ, fcntl.ioctl(sys.stdin.fileno(), TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        pass
+
+
+@contextmanager
+def raw_terminal(master: int) -> Iterator[None]:
+    fd = sys.stdin.fileno()
+    saved = None
+    if os.isatty(fd):
+        saved = termios.tcgetattr(fd)
+        tty.setraw(fd)
+        _copy_size(master)
+        signal.signal(signal.SIGWINCH, lambda *_: _copy_size(master))
+    try:
+        yield
+    finally:
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            signal.signal(signal.SIGWINCH, signal.SIG_DFL)
+
+
+def relay_pty(master: int, *, stdin: bool) -> None:
+    """Copy the terminal to the pty and back until the pty closes (exec -t)."""
+    with raw_terminal(master):
+        fds = [master] + ([0] if stdin else [])
+        while True:
+            try:
+                ready, _, _ = select.select(fds, [], [])
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                os.write(1, data)
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if not data:
+                    fds.remove(0)
+                    continue
+                os.write(master, data)
+    os.close(master)
