@@ -210,3 +210,89 @@ def test_token_auth(token: RegistryServer, config: RegistryConfig) -> None:
                            mount_from="test/tok")
     assert res is PushResult.MOUNTED
     assert logout(token.host, config=config)
+
+
+class _CuttingProxy:
+    """A loopback TCP proxy that cuts its first connection after ``limit`` response bytes."""
+
+    def __init__(self, upstream: str, limit: int) -> None:
+        import socket
+        import threading
+        self.upstream = upstream.rsplit(":", 1)
+        self.limit = limit
+        self.requests: list[bytes] = []
+        self.cuts = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self._threads: list[threading.Thread] = []
+        self._stop = False
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+        first = True
+        while not self._stop:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            up = socket.create_connection((self.upstream[0], int(self.upstream[1])))
+            limit = self.limit if first else None
+            first = False
+            for src, dst, lim in ((client, up, None), (up, client, limit)):
+                t = threading.Thread(target=self._pipe, args=(src, dst, lim, src is client),
+                                     daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _pipe(self, src: object, dst: object, limit: int | None, is_request: bool) -> None:
+        import socket
+        assert isinstance(src, socket.socket) and isinstance(dst, socket.socket)
+        sent = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if is_request:
+                    self.requests.append(data)
+                if limit is not None and sent + len(data) >= limit:
+                    dst.sendall(data[:limit - sent])
+                    self.cuts += 1
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self.listener.close()
+
+
+def test_fetch_blob_resumes_with_range_on_real_registry(plain: RegistryServer,
+                                                        config: RegistryConfig) -> None:
+    data = os.urandom(1_000_000)
+    d = Digest.of_bytes(data)
+    RegistryClient(plain.host, config=config).push_blob("test/resume", d, io.BytesIO(data),
+                                                        len(data))
+    proxy = _CuttingProxy(plain.host, limit=300_000)
+    try:
+        sink = io.BytesIO()
+        with RegistryClient(proxy.host, config=config) as client:
+            assert client.fetch_blob("test/resume", d, sink, size=len(data)) == len(data)
+    finally:
+        proxy.close()
+    assert sink.getvalue() == data
+    assert proxy.cuts == 1
+    assert any(b"Range: bytes=" in r for r in proxy.requests)

@@ -165,12 +165,13 @@ class Authenticator:
     def known_challenge(self, host: str) -> Challenge | None:
         return self._challenges.get(host)
 
-    def authorization(self, host: str, scopes: Sequence[str], *, registry: str) -> str | None:
+    def authorization(self, host: str, scopes: Sequence[str], *, registry: str,
+                      what: str = "") -> str | None:
         """The header to send pre-emptively, from the challenge ``host`` gave before."""
         ch = self._challenges.get(host)
         if ch is None:
             return None
-        return self._answer(host, ch, scopes, registry=registry)
+        return self._answer(host, ch, scopes, registry=registry, what=what)
 
     def on_unauthorized(self, host: str, resp: requests.Response, scopes: Sequence[str], *,
                         registry: str, what: str) -> str:
@@ -183,14 +184,16 @@ class Authenticator:
             raise error_for(resp, what=what, registry=registry)
         self._challenges[host] = ch
         extra = [s for s in ch.get("scope").split() if s]
-        return self._answer(host, ch, [*scopes, *extra], registry=registry, fresh=True)
+        return self._answer(host, ch, [*scopes, *extra], registry=registry, fresh=True,
+                            what=what)
 
     def _answer(self, host: str, ch: Challenge, scopes: Sequence[str], *, registry: str,
-                fresh: bool = False) -> str:
+                fresh: bool = False, what: str = "") -> str:
         creds = self._credentials(host)
+        what = what or registry
         if ch.scheme == "basic":
             if creds is None or not creds.username:
-                raise Unauthorized(f"{registry}: unauthorized: the registry requires a user "
+                raise Unauthorized(f"{what}: unauthorized: the registry requires a user "
                                    f"name and password", hint=f"log in with `sbx login {registry}`")
             return _basic(creds)
         realm = ch.get("realm")
@@ -206,13 +209,13 @@ class Authenticator:
         token = self.tokens.get(key, grants)
         if token is None:
             token, lifetime = self._fetch_token(realm, service, format_scopes(grants), creds,
-                                                registry=registry)
+                                                registry=registry, what=what)
             self.tokens.put(key, grants, token, lifetime)
         return "Bearer " + token
 
     def _fetch_token(self, realm: str, service: str, scopes: tuple[str, ...],
-                     creds: Credentials | None, *, registry: str) -> tuple[str, float]:
-        what = f"token from {realm}"
+                     creds: Credentials | None, *, registry: str,
+                     what: str) -> tuple[str, float]:
         if creds is not None and creds.identity_token:
             form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
                     "client_id": "sbx", "service": service, "scope": " ".join(scopes)}
@@ -234,13 +237,13 @@ class Authenticator:
         with resp:
             if resp.status_code in (401, 403):
                 if creds is not None:
-                    raise Unauthorized(f"{registry}: authentication failed: incorrect user name "
+                    raise Unauthorized(f"{what}: authentication failed: incorrect user name "
                                        f"or password (from {creds.source or 'login'})",
                                        hint=f"log in again with `sbx login {registry}`")
-                raise Unauthorized(f"{registry}: unauthorized: authentication required",
+                raise Unauthorized(f"{what}: unauthorized: authentication required",
                                    hint=f"log in with `sbx login {registry}`")
             if resp.status_code != 200:
-                raise error_for(resp, what=what, registry=registry)
+                raise error_for(resp, what=f"{what}: token from {realm}", registry=registry)
             try:
                 data = json.loads(resp.content)
                 token = data.get("token") or data.get("access_token")

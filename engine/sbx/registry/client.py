@@ -95,11 +95,20 @@ class RegistryClient:
         self.conn = Connection(domain, config, session=session, credentials=credentials,
                                login=login, sleep=sleep)
         self.config = config
-        self._sleep = self.conn.transport._sleep
 
     @classmethod
     def from_env(cls, domain: str, **kwargs: object) -> RegistryClient:
         return cls(domain, config=RegistryConfig.from_env(), **kwargs)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Close pooled connections; the client must not be used afterwards."""
+        self.conn.transport.session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def domain(self) -> str:
@@ -290,7 +299,7 @@ class RegistryClient:
                             f"{what}: download failed after {state.hasher.size} bytes: "
                             f"{e.message}", hint=e.hint) from None
                     log.info("%s: %s; resuming at byte %d", what, e.message, state.hasher.size)
-                    self._sleep(self.conn.transport.retry.delay(max(1, stalled)))
+                    self.conn.transport.sleep(self.conn.transport.retry.delay(max(1, stalled)))
 
         self._each_endpoint(eps, op)
         got = state.hasher.digest()

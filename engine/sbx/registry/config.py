@@ -27,6 +27,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from sbx.errors import InvalidArgument
@@ -137,7 +138,7 @@ class RegistryConfig:
                    source=(str(path),) if data else ())
 
     @staticmethod
-    def _read_file(path: Path) -> dict[str, object]:
+    def _read_file(path: Path) -> dict[str, Any]:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:

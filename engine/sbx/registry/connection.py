@@ -9,6 +9,7 @@ retries.  Which endpoints to try (mirrors first for Docker Hub pulls) is decided
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, cast
@@ -61,8 +62,7 @@ class Connection:
                  sleep: Callable[[float], None] | None = None) -> None:
         self.domain = normalize_host(domain)
         self.config = config
-        kwargs = {"sleep": sleep} if sleep is not None else {}
-        self.transport = Transport(config, session, **kwargs)  # type: ignore[arg-type]
+        self.transport = Transport(config, session, sleep=sleep or time.sleep)
         self.credentials = credentials if credentials is not None else CredentialStore(config)
         self._login = login
         self.auth = Authenticator(self.transport, self._credentials_for)
@@ -102,7 +102,7 @@ class Connection:
         then raised as ``Unauthorized``.
         """
         hdrs = dict(headers or {})
-        authz = self.auth.authorization(ep.host, scopes, registry=self.domain)
+        authz = self.auth.authorization(ep.host, scopes, registry=self.domain, what=what)
         if authz:
             hdrs["Authorization"] = authz
         start = _tell(body)

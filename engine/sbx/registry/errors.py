@@ -94,9 +94,10 @@ def error_for(resp: requests.Response, *, what: str, registry: str) -> RegistryE
     """Turn a failed response into the matching error; ``what`` names the object asked for."""
     code, detail = _error_body(resp)
     status = resp.status_code
-    url = resp.request.url if resp.request is not None else resp.url
+    url = (resp.request.url if resp.request is not None else None) or resp.url or ""
     said = f": {detail}" if detail and detail.lower() not in what.lower() else ""
     if status == 401:
+        said = "" if detail.lower() in ("authentication required", "unauthorized") else said
         return Unauthorized(f"{what}: unauthorized: authentication required{said}",
                             hint=f"log in with `sbx login {registry}`")
     if status == 403:

@@ -85,7 +85,7 @@ class Transport:
         self.config = config
         self.session = session if session is not None else requests.Session()
         self.retry = retry or RetryPolicy(config.retries, config.backoff)
-        self._sleep = sleep
+        self.sleep = sleep
 
     def check_allowed(self, url: str) -> None:
         """Raise ``OfflineRefused`` if offline mode forbids ``url``; pure text check, no DNS."""
@@ -121,7 +121,7 @@ class Transport:
                     err.kind = kind  # type: ignore[attr-defined]
                     raise err from None
                 log.debug("%s %s failed (%s), retry %d", method, url, reason, attempt)
-                self._sleep(self.retry.delay(attempt))
+                self.sleep(self.retry.delay(attempt))
                 continue
             if attempt < attempts and self._should_retry(resp):
                 wait = self.retry.delay(attempt)
@@ -130,7 +130,7 @@ class Transport:
                 log.debug("%s %s answered %d, retry %d in %.2fs", method, url,
                           resp.status_code, attempt, wait)
                 resp.close()
-                self._sleep(wait)
+                self.sleep(wait)
                 continue
             return resp
 
