@@ -7,7 +7,7 @@ import platform
 import sys
 from typing import Any
 
-from sbx.cli.flags import CommandSpec, Flag, parse, help_text
+from sbx.cli.flags import CommandSpec, Flag, help_text, parse
 
 
 def confirm(warning: str) -> bool:

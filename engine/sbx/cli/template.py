@@ -118,6 +118,7 @@ def _lex(text: str) -> list[tuple[str, Any, int]]:
             items.append(("text", chunk, i))
         toks: list[_Tok] = []
         adjacent = True
+        comment = False
         while True:
             if k >= len(text):
                 raise _ParseError(j, "unclosed action")
@@ -132,7 +133,7 @@ def _lex(text: str) -> list[tuple[str, Any, int]]:
                 if end < 0:
                     raise _ParseError(k, "unclosed comment")
                 k = end + 2
-                adjacent = False
+                adjacent, comment = False, True
                 continue
             m = _TOKEN.match(text, k)
             if m is None:
@@ -144,6 +145,8 @@ def _lex(text: str) -> list[tuple[str, Any, int]]:
                 toks.append(_Tok(kind, m.group(), k, adjacent))
                 adjacent = True
             k = m.end()
+        if not toks and not comment:
+            raise _ParseError(j, "missing value for command")
         items.append(("action", toks, j))
 
 

@@ -7,7 +7,13 @@ import shlex
 import time
 from typing import Any
 
-from sbx.cli.format import created_ago, format_rfc3339_nano, human_size, status_text, truncate_command
+from sbx.cli.format import (
+    created_ago,
+    format_rfc3339_nano,
+    human_size,
+    status_text,
+    truncate_command,
+)
 from sbx.runtime.records import ContainerRecord
 from sbx.runtime.state import Status
 
