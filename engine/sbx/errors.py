@@ -130,3 +130,13 @@ class DockerfileError(BuildError):
 class ExpansionError(BuildError):
     """A Dockerfile word cannot be expanded: bad ``${...}`` syntax, an unmatched quote,
     or a ``${VAR:?message}`` whose variable is unset."""
+
+
+class NoSuchImage(ImageNotFound):
+    """No local image matches a name or id; ``reference`` is what was asked for
+    (familiar form for names, e.g. ``redis:latest``), so the CLI can word Docker's text."""
+
+    def __init__(self, reference: str, message: str | None = None, *,
+                 hint: str | None = None) -> None:
+        super().__init__(message or f"Unable to find image '{reference}' locally", hint=hint)
+        self.reference = reference
