@@ -80,7 +80,8 @@ class _Words:
             self.add_raw(ch)
 
     def add_raw(self, text: str) -> None:
-        self.buf.append(text)
+        if text:
+            self.buf.append(text)
         self.in_word = True
 
     def add_string(self, text: str) -> None:
@@ -261,6 +262,8 @@ class _Scan:
             raise ExpansionError("syntax error: bad substitution")
         name = self._name()
         ch = self.next()
+        if not ch:
+            raise ExpansionError("syntax error: missing '}'")
         if ch == "}":
             value = self._lookup(name)
             if value is None:
