@@ -164,6 +164,27 @@ def test_not_found_errors(plain: RegistryServer, config: RegistryConfig) -> None
         client.fetch_blob("test/nf", Digest.of_bytes(b"never pushed"), io.BytesIO())
 
 
+def test_one_client_shared_by_download_threads(token: RegistryServer,
+                                               config: RegistryConfig) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    assert token.token_server is not None
+    login(token.host, "alice", "wonderland", config=config)
+    blobs = [os.urandom(200_000 + i) for i in range(6)]
+    with RegistryClient(token.host, config=config) as client:
+        for b in blobs:
+            client.push_blob("test/threads", Digest.of_bytes(b), io.BytesIO(b), len(b))
+    before = len(token.token_server.requests_seen)
+    with RegistryClient(token.host, config=config) as client:
+        def fetch(b: bytes) -> bytes:
+            sink = io.BytesIO()
+            client.fetch_blob("test/threads", Digest.of_bytes(b), sink, size=len(b))
+            return sink.getvalue()
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(fetch, blobs)) == blobs
+    assert len(token.token_server.requests_seen) - before == 1  # one token, shared
+
+
 def test_basic_auth_login_logout(basic: RegistryServer, config: RegistryConfig) -> None:
     anon = RegistryClient(basic.host, config=config)
     with pytest.raises(Unauthorized) as e:

@@ -21,6 +21,7 @@ import base64
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -138,8 +139,9 @@ class TokenCache:
         kept = [t for t in self._tokens.get(key, []) if not t.grants <= grants]
         self._tokens[key] = [*kept, _Token(grants, value, self.clock() + lifetime - margin)]
 
-    def drop(self, key: tuple[str, str, str], grants: frozenset[Grant]) -> None:
-        self._tokens[key] = [t for t in self._tokens.get(key, []) if not grants <= t.grants]
+    def drop(self, key: tuple[str, str, str], value: str) -> None:
+        """Forget the token ``value`` (the registry refused it)."""
+        self._tokens[key] = [t for t in self._tokens.get(key, []) if t.value != value]
 
     def __len__(self) -> int:
         now = self.clock()
@@ -161,6 +163,7 @@ class Authenticator:
         self._credentials = credentials
         self.tokens = tokens if tokens is not None else TokenCache()
         self._challenges: dict[str, Challenge] = {}
+        self._lock = threading.Lock()  # download threads share a client: one token fetch
 
     def known_challenge(self, host: str) -> Challenge | None:
         return self._challenges.get(host)
@@ -171,11 +174,17 @@ class Authenticator:
         ch = self._challenges.get(host)
         if ch is None:
             return None
-        return self._answer(host, ch, scopes, registry=registry, what=what)
+        with self._lock:
+            return self._answer(host, ch, scopes, registry=registry, what=what)
 
     def on_unauthorized(self, host: str, resp: requests.Response, scopes: Sequence[str], *,
-                        registry: str, what: str) -> str:
-        """Given a 401, return the header to retry with, or raise ``Unauthorized``."""
+                        registry: str, what: str, sent: str | None = None) -> str:
+        """Given a 401, return the header to retry with, or raise ``Unauthorized``.
+
+        ``sent`` is the ``Authorization`` the refused request carried: a refused bearer
+        token is dropped from the cache, while a token another thread fetched meanwhile is
+        reused.
+        """
         header = resp.headers.get("WWW-Authenticate", "")
         challenges = Challenge.parse_all(header)
         ch = next((c for c in challenges if c.scheme == "bearer"), None) or \
@@ -184,11 +193,12 @@ class Authenticator:
             raise error_for(resp, what=what, registry=registry)
         self._challenges[host] = ch
         extra = [s for s in ch.get("scope").split() if s]
-        return self._answer(host, ch, [*scopes, *extra], registry=registry, fresh=True,
-                            what=what)
+        with self._lock:
+            return self._answer(host, ch, [*scopes, *extra], registry=registry, what=what,
+                                refused=sent)
 
     def _answer(self, host: str, ch: Challenge, scopes: Sequence[str], *, registry: str,
-                fresh: bool = False, what: str = "") -> str:
+                refused: str | None = None, what: str = "") -> str:
         creds = self._credentials(host)
         what = what or registry
         if ch.scheme == "basic":
@@ -204,8 +214,8 @@ class Authenticator:
         grants = parse_scopes(scopes)
         account = creds.username if creds else ""
         key = (realm, service, account)
-        if fresh:
-            self.tokens.drop(key, grants)
+        if refused and refused.startswith("Bearer "):
+            self.tokens.drop(key, refused[len("Bearer "):])
         token = self.tokens.get(key, grants)
         if token is None:
             token, lifetime = self._fetch_token(realm, service, format_scopes(grants), creds,

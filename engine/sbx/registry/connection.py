@@ -111,7 +111,8 @@ class Connection:
             return resp
         resp.content  # noqa: B018 - drain so the connection can be reused
         resp.close()
-        new = self.auth.on_unauthorized(ep.host, resp, scopes, registry=self.domain, what=what)
+        new = self.auth.on_unauthorized(ep.host, resp, scopes, registry=self.domain, what=what,
+                                        sent=authz)
         hdrs["Authorization"] = new
         _rewind(body, start)
         resp2 = self._send(ep, method, path, hdrs, body, stream)

@@ -48,6 +48,14 @@ class _CountingReader:
     def __len__(self) -> int:
         return self._left
 
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def seek(self, pos: int) -> None:
+        """Rewind (to replay the body after a 401); ``pos`` comes from :meth:`tell`."""
+        self._left += self._f.tell() - pos
+        self._f.seek(pos)
+
 
 def _with_digest(location: str, digest: Digest) -> str:
     return location + ("&" if "?" in location else "?") + f"digest={digest}"

@@ -209,3 +209,13 @@ def test_login_with_basic_registry(config: RegistryConfig) -> None:
         login("reg.example", "bob", "bad", config=config, session=fake.session())
     login("reg.example", "bob", "pw", config=config, session=fake.session())
     assert CredentialStore(config).get("reg.example") is not None
+
+
+def test_refused_token_is_dropped_and_refetched(make_client: Make) -> None:
+    fake = FakeRegistry(auth="bearer")
+    fake.add_manifest("app", "v1", MANIFEST)
+    client = make_client(fake)
+    client.get_manifest("app", "v1")
+    fake._tokens.clear()  # the registry forgets (revokes) every token
+    assert client.get_manifest("app", "v1").body == MANIFEST
+    assert len(fake.token_requests) == 2
