@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sbx.build.dockerfile.heredoc import Heredoc, heredocs_in_line
 from sbx.build.dockerfile.lexer import Directives, lex
 from sbx.errors import DockerfileError
@@ -119,7 +118,7 @@ def test_heredocs(source: str, expected: list[tuple[str, str, bool, bool]]) -> N
 
 def test_heredoc_lines_count_into_end_line() -> None:
     lines = lex("FROM a\nRUN <<EOF\none\ntwo\nEOF\nRUN b\n").lines
-    assert [(l.line, l.end_line) for l in lines] == [(1, 1), (2, 5), (6, 6)]
+    assert [(ln.line, ln.end_line) for ln in lines] == [(1, 1), (2, 5), (6, 6)]
 
 
 def test_heredoc_in_continued_line() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 from sbx.build.dockerfile import instructions as ins
 from sbx.build.dockerfile.expand import ShellLexer
@@ -37,6 +38,12 @@ _SECURITY_MODES = ("sandbox", "insecure")
 _HEALTH_DURATIONS = ("interval", "timeout", "start-period", "start-interval")
 
 
+class _Position(TypedDict):
+    line: int
+    end_line: int
+    original: str
+
+
 @dataclass(frozen=True)
 class _Request:
     """An instruction being parsed: its split text and where it is."""
@@ -58,9 +65,9 @@ class _Request:
         except FlagError as err:
             raise self.error(err.message, err.hint) from None
 
-    def position(self) -> dict[str, object]:
-        return {"line": self.source.line, "end_line": self.source.end_line,
-                "original": self.original}
+    def position(self) -> _Position:
+        return _Position(line=self.source.line, end_line=self.source.end_line,
+                         original=self.original)
 
     def json_or(self, fallback: Callable[[str], list[str]]) -> tuple[list[str], bool]:
         """``(args, is_json)``: the JSON array, or ``fallback(rest)`` when not JSON."""
@@ -327,7 +334,7 @@ def _healthcheck(req: _Request) -> ins.Healthcheck:
     if not command.args:
         raise req.error("Missing command after HEALTHCHECK CMD")
     test = ("CMD", *command.args) if command.exec_form else ("CMD-SHELL", *command.args)
-    durations = {}
+    durations: dict[str, int] = {}
     for name in _HEALTH_DURATIONS:
         text = flags.string(name) or ""
         try:
@@ -338,15 +345,18 @@ def _healthcheck(req: _Request) -> ins.Healthcheck:
             raise req.error(f'Interval "{name}" cannot be less than 1ms')
         durations[name.replace("-", "_")] = value
     retries = 0
-    text = flags.string("retries")
-    if text:
+    retries_text = flags.string("retries")
+    if retries_text:
         try:
-            retries = int(text, 10)
+            retries = int(retries_text, 10)
         except ValueError:
-            raise req.error(f'invalid value for --retries: "{text}"', "give a whole number") from None
+            raise req.error(f'invalid value for --retries: "{retries_text}"',
+                            "give a whole number") from None
         if retries < 0:
             raise req.error(f"--retries cannot be negative ({retries})")
-    return ins.Healthcheck(test=test, retries=retries, **durations, **req.position())
+    return ins.Healthcheck(test=test, retries=retries, interval=durations["interval"],
+                           timeout=durations["timeout"], start_period=durations["start_period"],
+                           start_interval=durations["start_interval"], **req.position())
 
 
 def _onbuild(req: _Request) -> ins.Onbuild:
