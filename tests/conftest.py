@@ -41,3 +41,21 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("images") / "busybox-rootfs.tar"
     write_busybox_rootfs_tar(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def sbx_module_env(busybox_tar: Path):  # type: ignore[no-untyped-def]
+    """A private store with ``bb`` imported, shared by one test module."""
+    from tests.sbxenv import destroy_env, make_env
+
+    env = make_env(busybox_tar)
+    yield env
+    leaks = destroy_env(env)
+    assert not leaks, f"left behind: {leaks}"
+
+
+@pytest.fixture
+def sbx(sbx_module_env):  # type: ignore[no-untyped-def]
+    """The module's store; containers a test leaves are removed after it."""
+    yield sbx_module_env
+    sbx_module_env.remove_all()
