@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from sbx.cli.template_syntax import Node, ParseError, parse_nodes
 from sbx.errors import InvalidArgument
 
 __all__ = ["Template", "render", "preprocess", "go_str"]
@@ -29,284 +30,6 @@ class _Missing:
 
 
 MISSING = _Missing()
-
-# ------------------------------------------------------------------ lexing
-
-_TOKEN = re.compile(r"""
-    (?P<space>\s+)
-  | (?P<declare>:=)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<raw>`[^`]*`)
-  | (?P<char>'(?:[^'\\]|\\.)')
-  | (?P<number>[+-]?(?:0[xX][0-9a-fA-F_]+|(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?))
-  | (?P<field>\.[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<dot>\.)
-  | (?P<var>\$[A-Za-z0-9_]*)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<punct>[()|=,])
-""", re.VERBOSE)
-
-_KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break",
-             "continue"}
-_WS = " \t\r\n"
-
-
-class _Tok:
-    __slots__ = ("kind", "value", "pos", "adjacent")
-
-    def __init__(self, kind: str, value: str, pos: int, adjacent: bool) -> None:
-        self.kind, self.value, self.pos, self.adjacent = kind, value, pos, adjacent
-
-
-class _Node:
-    __slots__ = ("kind", "pos", "text", "a", "b", "c", "d")
-
-    def __init__(self, kind: str, pos: int, text: str = "", a: Any = None, b: Any = None,
-                 c: Any = None, d: Any = None) -> None:
-        self.kind, self.pos, self.text = kind, pos, text
-        self.a, self.b, self.c, self.d = a, b, c, d
-
-
-class _ParseError(Exception):
-    def __init__(self, pos: int, message: str) -> None:
-        super().__init__(message)
-        self.pos = pos
-
-
-_ESC = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)", re.S)
-_SIMPLE_ESC = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-               "\\": "\\", '"': '"', "'": "'"}
-
-
-def _unquote(tok: _Tok) -> str:
-    v = tok.value
-    if tok.kind == "raw":
-        return v[1:-1]
-
-    def esc(m: re.Match[str]) -> str:
-        e = m.group(1)
-        if e in _SIMPLE_ESC:
-            return _SIMPLE_ESC[e]
-        if e[0] in "xuU":
-            return chr(int(e[1:], 16))
-        if e[0] in "01234567" and len(e) == 3:
-            return chr(int(e, 8))
-        raise _ParseError(tok.pos, f"malformed string {v}")
-
-    return _ESC.sub(esc, v[1:-1])
-
-
-def _lex(text: str) -> list[tuple[str, Any, int]]:
-    """Split into ("text", str, pos) and ("action", [tokens], pos) items."""
-    items: list[tuple[str, Any, int]] = []
-    i = 0
-    trim_next = False
-    while True:
-        j = text.find("{{", i)
-        chunk = text[i:] if j < 0 else text[i:j]
-        if trim_next:
-            chunk = chunk.lstrip(_WS)
-        if j < 0:
-            if chunk:
-                items.append(("text", chunk, i))
-            return items
-        k = j + 2
-        if text[k:k + 1] == "-" and text[k + 1:k + 2] in tuple(_WS):
-            chunk = chunk.rstrip(_WS)
-            k += 2
-        if chunk:
-            items.append(("text", chunk, i))
-        toks: list[_Tok] = []
-        adjacent = True
-        comment = False
-        while True:
-            if k >= len(text):
-                raise _ParseError(j, "unclosed action")
-            if text.startswith("}}", k):
-                i, trim_next = k + 2, False
-                break
-            if text.startswith("-}}", k) and k > 0 and text[k - 1] in _WS:
-                i, trim_next = k + 3, True
-                break
-            if text.startswith("/*", k):
-                end = text.find("*/", k + 2)
-                if end < 0:
-                    raise _ParseError(k, "unclosed comment")
-                k = end + 2
-                adjacent, comment = False, True
-                continue
-            m = _TOKEN.match(text, k)
-            if m is None:
-                raise _ParseError(k, f"unexpected {text[k]!r} in command")
-            kind = m.lastgroup or ""
-            if kind == "space":
-                adjacent = False
-            else:
-                toks.append(_Tok(kind, m.group(), k, adjacent))
-                adjacent = True
-            k = m.end()
-        if not toks and not comment:
-            raise _ParseError(j, "missing value for command")
-        items.append(("action", toks, j))
-
-
-# ------------------------------------------------------------------ parsing
-
-class _Parser:
-    def __init__(self, text: str, funcs: Mapping[str, Any]) -> None:
-        self.text = text
-        self.funcs = funcs
-        self.items = _lex(text)
-        self.i = 0
-
-    def parse(self) -> list[_Node]:
-        body, stop = self.list_until(())
-        if stop is not None:
-            raise _ParseError(stop[1], f"unexpected {{{{{stop[0]}}}}}")
-        return body
-
-    def list_until(self, stops: tuple[str, ...]) -> tuple[list[_Node], Any]:
-        out: list[_Node] = []
-        while self.i < len(self.items):
-            kind, val, pos = self.items[self.i]
-            self.i += 1
-            if kind == "text":
-                out.append(_Node("text", pos, a=val))
-                continue
-            toks: list[_Tok] = val
-            if not toks:
-                continue  # a comment
-            head = toks[0]
-            if head.kind == "ident" and head.value in _KEYWORDS:
-                word = head.value
-                if word in ("end", "else"):
-                    if word not in stops:
-                        raise _ParseError(pos, f"unexpected {{{{{word}}}}}")
-                    return out, (word, pos, toks[1:])
-                if word in ("if", "range", "with"):
-                    out.append(self.block(word, pos, toks[1:]))
-                    continue
-                raise _ParseError(pos, f"{{{{{word}}}}} is not supported")
-            out.append(_Node("action", pos, a=self.pipeline(toks, pos, allow_decl=True)))
-        if stops:
-            raise _ParseError(len(self.text), "unexpected EOF")
-        return out, None
-
-    def block(self, word: str, pos: int, toks: list[_Tok]) -> _Node:
-        if not toks:
-            raise _ParseError(pos, f"missing value for {word}")
-        pipe = self.pipeline(toks, pos, allow_decl=True, max_decl=2 if word == "range" else 1)
-        body, stop = self.list_until(("end", "else"))
-        other: list[_Node] = []
-        if stop[0] == "else":
-            rest = stop[2]
-            if rest and rest[0].kind == "ident" and rest[0].value in ("if", "with") \
-                    and rest[0].value == word:
-                other = [self.block(word, stop[1], rest[1:])]
-                return _Node(word, pos, a=pipe, b=body, c=other)
-            if rest:
-                raise _ParseError(stop[1], "unexpected tokens after else")
-            other, stop = self.list_until(("end",))
-        return _Node(word, pos, a=pipe, b=body, c=other)
-
-    def pipeline(self, toks: list[_Tok], pos: int, allow_decl: bool = False,
-                 max_decl: int = 1) -> _Node:
-        decl: list[str] = []
-        assign = False
-        k = 0
-        if allow_decl and toks and toks[0].kind == "var":
-            names = [toks[0].value]
-            k = 1
-            if max_decl == 2 and len(toks) > 2 and toks[1].value == "," and toks[2].kind == "var":
-                names.append(toks[2].value)
-                k = 3
-            if k < len(toks) and toks[k].kind in ("declare", "punct") \
-                    and toks[k].value in (":=", "="):
-                decl, assign = names, toks[k].value == "="
-                k += 1
-            else:
-                k = 0
-        cmds: list[_Node] = []
-        rest = toks[k:]
-        while True:
-            cmd, rest = self.command(rest, pos)
-            cmds.append(cmd)
-            if not rest:
-                break
-            if rest[0].value == "|":
-                rest = rest[1:]
-                continue
-            raise _ParseError(rest[0].pos, f"unexpected {rest[0].value!r} in operand")
-        return _Node("pipe", pos, a=decl, b=cmds, c=assign)
-
-    def command(self, toks: list[_Tok], pos: int) -> tuple[_Node, list[_Tok]]:
-        args: list[_Node] = []
-        while toks and toks[0].value not in ("|", ")"):
-            node, toks = self.operand(toks)
-            args.append(node)
-        if not args:
-            raise _ParseError(toks[0].pos if toks else pos, "missing value for command")
-        return _Node("cmd", args[0].pos, a=args), toks
-
-    def operand(self, toks: list[_Tok]) -> tuple[_Node, list[_Tok]]:
-        t = toks[0]
-        rest = toks[1:]
-        if t.kind == "field":
-            node = _Node("field", t.pos, a=[t.value[1:]])
-        elif t.kind == "dot":
-            node = _Node("dot", t.pos)
-        elif t.kind == "var":
-            node = _Node("var", t.pos, a=t.value)
-        elif t.kind == "ident":
-            if t.value in ("true", "false"):
-                node = _Node("const", t.pos, a=t.value == "true")
-            elif t.value == "nil":
-                node = _Node("const", t.pos, a=None)
-            elif t.value in _KEYWORDS:
-                raise _ParseError(t.pos, f"unexpected <{t.value}> in command")
-            elif t.value not in self.funcs:
-                raise _ParseError(t.pos, f'function "{t.value}" not defined')
-            else:
-                node = _Node("func", t.pos, a=t.value)
-        elif t.kind in ("string", "raw"):
-            node = _Node("const", t.pos, a=_unquote(t))
-        elif t.kind == "char":
-            node = _Node("const", t.pos, a=ord(_unquote(_Tok("string", '"' + t.value[1:-1] + '"',
-                                                             t.pos, True))))
-        elif t.kind == "number":
-            v = t.value.replace("_", "")
-            try:
-                num: Any = int(v, 0) if re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|\d+)", v) \
-                    else float(v)
-            except ValueError:
-                raise _ParseError(t.pos, f"bad number syntax: {t.value!r}") from None
-            node = _Node("const", t.pos, a=num)
-        elif t.value == "(":
-            depth, k = 1, 0
-            while k < len(rest) and depth:
-                depth += {"(": 1, ")": -1}.get(rest[k].value if rest[k].kind == "punct" else "", 0)
-                k += 1
-            if depth:
-                raise _ParseError(t.pos, "unclosed left paren")
-            node = _Node("paren", t.pos, a=self.pipeline(rest[:k - 1], t.pos))
-            rest = rest[k:]
-        else:
-            raise _ParseError(t.pos, f"unexpected {t.value!r} in operand")
-        chain: list[str] = []
-        while rest and rest[0].kind == "field" and rest[0].adjacent:
-            chain.append(rest[0].value[1:])
-            rest = rest[1:]
-        if chain:
-            if node.kind == "field":
-                node.a.extend(chain)
-            elif node.kind in ("var", "paren", "dot"):
-                node = _Node("chain", node.pos, a=node, b=chain)
-            else:
-                raise _ParseError(rest[0].pos if rest else t.pos, "unexpected . after term")
-        end = toks[len(toks) - len(rest) - 1]
-        node.text = self.text[t.pos:end.pos + len(end.value)]
-        return node, rest
-
 
 # ------------------------------------------------------------------ values
 
@@ -461,7 +184,7 @@ _HEADER_FUNCS: dict[str, Callable[..., Any]] = {
 # ------------------------------------------------------------------ execution
 
 class _ExecError(Exception):
-    def __init__(self, node: _Node, message: str) -> None:
+    def __init__(self, node: Node, message: str) -> None:
         super().__init__(message)
         self.node = node
 
@@ -473,7 +196,7 @@ class _State:
         self.vars: list[tuple[str, Any]] = []
         self.out: list[str] = []
 
-    def walk(self, nodes: list[_Node], dot: Any) -> None:
+    def walk(self, nodes: list[Node], dot: Any) -> None:
         for n in nodes:
             if n.kind == "text":
                 self.out.append(n.a)
@@ -493,7 +216,7 @@ class _State:
             elif n.kind == "range":
                 self.range(n, dot)
 
-    def range(self, n: _Node, dot: Any) -> None:
+    def range(self, n: Node, dot: Any) -> None:
         mark = len(self.vars)
         decl = n.a.a
         val = self.pipe(n.a, dot, declare=False)
@@ -517,7 +240,7 @@ class _State:
         if not pairs:
             self.walk(n.c, dot)
 
-    def pipe(self, p: _Node, dot: Any, declare: bool = True) -> Any:
+    def pipe(self, p: Node, dot: Any, declare: bool = True) -> Any:
         val: Any = _NOARG
         for cmd in p.b:
             val = self.command(cmd, dot, val)
@@ -534,7 +257,7 @@ class _State:
                 self.vars.append((decl[0], val))
         return val
 
-    def command(self, cmd: _Node, dot: Any, final: Any) -> Any:
+    def command(self, cmd: Node, dot: Any, final: Any) -> Any:
         first, args = cmd.a[0], cmd.a[1:]
         if first.kind == "func":
             return self.call(first, args, dot, final)
@@ -544,17 +267,15 @@ class _State:
             raise _ExecError(first, f"can't give argument to non-function {first.text}")
         return self.arg(first, dot)
 
-    def call(self, fn: _Node, args: list[_Node], dot: Any, final: Any) -> Any:
+    def call(self, fn: Node, args: list[Node], dot: Any, final: Any) -> Any:
         name = fn.a
         if name in ("and", "or"):
-            vals = [lambda a=a: self.arg(a, dot) for a in args]
-            if final is not _NOARG:
-                vals.append(lambda: final)
-            if not vals:
+            operands: list[Any] = [*args, *([] if final is _NOARG else [_Value(final)])]
+            if not operands:
                 raise _ExecError(fn, f"wrong number of args for {name}: want at least 1 got 0")
             v: Any = None
-            for get in vals:
-                v = get()
+            for op in operands:  # evaluated lazily: and/or stop early, as in Go 1.18+
+                v = op.value if isinstance(op, _Value) else self.arg(op, dot)
                 if _truth(v) != (name == "and"):
                     return v
             return v
@@ -570,7 +291,7 @@ class _State:
             raise _ExecError(fn, msg if msg.startswith("error calling") else
                              f"error calling {name}: {msg}") from None
 
-    def arg(self, n: _Node, dot: Any) -> Any:
+    def arg(self, n: Node, dot: Any) -> Any:
         k = n.kind
         if k == "const":
             return n.a
@@ -588,13 +309,13 @@ class _State:
             return self.call(n, [], dot, _NOARG)
         raise _ExecError(n, f"can't handle {n.text}")
 
-    def var(self, n: _Node) -> Any:
+    def var(self, n: Node) -> Any:
         for name, value in reversed(self.vars):
             if name == n.a:
                 return value
         raise _ExecError(n, f"undefined variable: {n.a}")
 
-    def field(self, n: _Node, dot: Any, args: list[_Node], final: Any) -> Any:
+    def field(self, n: Node, dot: Any, args: list[Node], final: Any) -> Any:
         if n.kind == "chain":
             recv = self.arg(n.a, dot)
             names = n.b
@@ -615,7 +336,7 @@ class _State:
                 return self.headers[key]
         return names[-1].upper()
 
-    def lookup(self, n: _Node, recv: Any, name: str, args: list[_Node], final: Any,
+    def lookup(self, n: Node, recv: Any, name: str, args: list[Node], final: Any,
                dot: Any) -> Any:
         has_args = bool(args) or final is not _NOARG
         if isinstance(recv, Mapping):
@@ -649,10 +370,19 @@ class _State:
 _NOARG = object()
 
 
+class _Value:
+    """A value already computed (the piped-in final argument of and/or)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 class Template:
     """A parsed template; :meth:`execute` renders it against one value."""
 
-    def __init__(self, text: str, nodes: list[_Node], funcs: Mapping[str, Callable[..., Any]],
+    def __init__(self, text: str, nodes: list[Node], funcs: Mapping[str, Callable[..., Any]],
                  name: str) -> None:
         self.text, self._nodes, self._funcs, self.name = text, nodes, funcs, name
 
@@ -662,8 +392,8 @@ class Template:
         """Parse ``text``; raises InvalidArgument "template parsing error: template: :1: ..."."""
         all_funcs = {**FUNCS, "and": None, "or": None, **(funcs or {})}
         try:
-            nodes = _Parser(text, all_funcs).parse()
-        except _ParseError as exc:
+            nodes = parse_nodes(text, all_funcs)
+        except ParseError as exc:
             line = text.count("\n", 0, exc.pos) + 1
             raise InvalidArgument(f"template parsing error: template: {name}:{line}: {exc}",
                                   hint="check the --format template (Go text/template syntax)") from None
