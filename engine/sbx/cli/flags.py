@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sbx.errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING would import typing (~3 ms at CLI start)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Flag", "CommandSpec", "Parsed", "parse", "help_text", "HELP_FLAG"]
 

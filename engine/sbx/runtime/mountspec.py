@@ -75,8 +75,8 @@ def _invalid_spec(raw: str) -> str:
     return f"invalid volume specification: '{raw}'"
 
 
-def _parse_mode(mode: str, raw: str) -> dict[str, str]:
-    """Split a mode list by category; None on an invalid mode (ValidMountMode)."""
+def _parse_mode(mode: str) -> dict[str, str]:
+    """Split a mode list by category; InvalidArgument on an invalid mode (ValidMountMode)."""
     found: dict[str, str] = {}
     if not mode:
         return found
@@ -101,7 +101,7 @@ def _parse_mode(mode: str, raw: str) -> dict[str, str]:
 
 def _is_valid_mode(mode: str) -> bool:
     try:
-        _parse_mode(mode, "")
+        _parse_mode(mode)
     except InvalidArgument:
         return False
     return True
@@ -139,7 +139,7 @@ def parse_volume(raw: str) -> BindMount | VolumeMount:
         source, target, mode = arr
     else:
         raise InvalidArgument(_invalid_spec(raw), hint=_HINT_V)
-    opts = _parse_mode(mode, raw)
+    opts = _parse_mode(mode)
     read_only = opts.get("rw") == "ro"
     if source.startswith("/"):
         target = _check_target(target, raw, "bind")

@@ -88,7 +88,7 @@ def _split_parts(raw: str) -> tuple[str, str, str]:
     return ":".join(parts[:-2]), parts[-2], parts[-1]
 
 
-def _check_ip(ip: str, raw: str) -> str:
+def _check_ip(ip: str) -> str:
     if ip.startswith("["):
         if not ip.endswith("]"):
             raise InvalidArgument(f"invalid IP address {ip}: missing ']' in address", hint=_HINT_P)
@@ -110,7 +110,7 @@ def parse_publish(text: str, default_host_ip: str = "0.0.0.0") -> list[PortBindi
     ip, host_part, container_part = _split_parts(text)
     proto, container_part = split_proto_port(container_part)
     if ip:
-        ip = _check_ip(ip, text)
+        ip = _check_ip(ip)
     if not container_part:
         raise InvalidArgument(f"no port specified: {text}<empty>", hint=_HINT_P)
     try:

@@ -218,3 +218,11 @@ def test_go_str() -> None:
     assert go_str(False) == "false"
     assert go_str({"b": 1, "a": [1, 2]}) == "map[a:[1 2] b:1]"
     assert go_str(Ctx("x", {})) == "{x map[]}"
+
+
+def test_json_of_objects() -> None:
+    ctx = Ctx("abc", {"k": "v"})
+    assert Template.parse("{{json .}}").execute(ctx) == '{"ID":"abc","labels":{"k":"v"}}'
+    assert Template.parse("{{json .}}").execute({"s": {"b", "a"}}) == '{"s":["a","b"]}'
+    with pytest.raises(InvalidArgument, match="error calling json: json: unsupported type: object"):
+        Template.parse("{{json .}}").execute(object())
