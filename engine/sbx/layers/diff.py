@@ -103,7 +103,7 @@ def diff(upper: Path, out: BinaryIO) -> None:
     """Write the layer tar for ``upper`` (uncompressed) to ``out``, which only needs ``write``."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       bufsize=CHUNK) as tar:
-        tar.copybufsize = CHUNK
+        tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # missing from typeshed
         for ti, path in members(Path(upper)):
             if path is None:
                 tar.addfile(ti)

@@ -129,8 +129,8 @@ class _Extractor:
         except tarfile.ReadError as exc:
             raise StoreError(f"layer is not a tar archive: {exc}",
                              hint="expected a tar stream, optionally gzip/zstd compressed") from None
-        tar.copybufsize = _COPY_BUFSIZE
         tar.errorlevel = 1
+        tar.copybufsize = _COPY_BUFSIZE  # type: ignore[attr-defined]  # missing from typeshed
         try:
             for member in tar:
                 self._one(tar, member)
@@ -161,7 +161,7 @@ class _Extractor:
         self._check_parents(m.name, m)
         if m.islnk():
             self._check_hardlink(m)
-        self._clear_target(m)
+        self._clear_target(m.name, m.isdir())
         if m.isdir():
             self._dirs[m.name] = _DirAttrs(m.name, m.mode, m.uid, m.gid, m.mtime)
             if m.name == ".":
@@ -216,20 +216,20 @@ class _Extractor:
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a symlink"
             raise unsafe(m, f"hardlink target {target!r} is {kind}")
 
-    def _clear_target(self, m: tarfile.TarInfo) -> None:
+    def _clear_target(self, name: str, is_dir: bool) -> None:
         """A later entry replaces an earlier one; directories merge with directories."""
-        if m.name == ".":
+        if name == ".":
             return
-        path = os.path.join(self.dest, m.name)
+        path = os.path.join(self.dest, name)
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return
         if stat.S_ISDIR(st.st_mode):
-            if m.isdir():
+            if is_dir:
                 return
             shutil.rmtree(path)
-            self._forget_dirs(m.name)
+            self._forget_dirs(name)
         else:
             os.unlink(path)
 
@@ -264,7 +264,7 @@ class _Extractor:
                 else:
                     os.unlink(path)
             return
-        self._clear_target(m.replace(name=target, type=tarfile.REGTYPE, deep=False))
+        self._clear_target(target, False)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             wh.make_overlay_whiteout(Path(path))
