@@ -242,19 +242,20 @@ class Store:
             image_id = self.tags.get(ref)
             if image_id is not None and self.records.has(image_id):
                 return self.get(image_id), "tag"
+        asked = ref.familiar if ref is not None else text
         if _HEX_PREFIX.match(text):
-            with contextlib.suppress(NoSuchImage):
-                return self._by_id_prefix(text, text), "id"
-        raise NoSuchImage(ref.familiar if ref is not None else text)
+            return self._by_id_prefix(text, asked), "id"
+        raise NoSuchImage(asked)
 
     def _by_id_prefix(self, prefix: str, asked: str) -> ImageRecord:
+        """The one image whose id starts with ``prefix``; ``asked`` names it in errors."""
         if not _HEX_PREFIX.match(prefix):
             raise NoSuchImage(asked)
         matches = [i for i in self.records.ids() if i.hex.startswith(prefix)]
         if not matches:
             raise NoSuchImage(asked)
         if len(matches) > 1:
-            raise NoSuchImage(asked, f"image id prefix {asked!r} is ambiguous: "
+            raise NoSuchImage(asked, f"image id prefix {prefix!r} is ambiguous: "
                                      f"{len(matches)} images match",
                               hint="give more characters of the image id")
         return self.get(matches[0])
