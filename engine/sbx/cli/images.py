@@ -46,10 +46,10 @@ def cmd_images(name: str, argv: list[str]) -> int:
     flt = Filters.parse(o["filter"], IMAGE_FILTERS) if o["filter"] else None
     rows = []
     seen_ids = []
-    for img in sorted(engine.images.images(all=o["all"]), key=lambda i: -(i.created or 0)):
+    for img in sorted(engine.images.images(all=o["all"]), key=lambda i: -views.image_created(i)):
         if flt:
             facts = ImageFacts(str(img.id), tuple(img.repo_tags), img.image.config.label_map(),
-                               img.created or 0)
+                               views.image_created(img))
             if not flt.match_image(facts):
                 continue
         tags = list(img.repo_tags) or ["<none>:<none>"]
@@ -177,10 +177,8 @@ def cmd_rmi(name: str, argv: list[str]) -> int:
     return code
 
 
-def _removal_lines(res: Any) -> list[str]:
-    lines = [f"Untagged: {t}" for t in getattr(res, "untagged", ())]
-    lines += [f"Deleted: {d}" for d in getattr(res, "deleted", ())]
-    return lines
+def _removal_lines(events: Any) -> list[str]:
+    return [str(e) for e in events]
 
 
 IPRUNE = CommandSpec("sbx image prune", "sbx image prune [OPTIONS]", "Remove unused images", (
@@ -218,7 +216,7 @@ def inspect_image(engine: Any, ref: str) -> dict[str, Any]:
         "Id": str(img.id),
         "RepoTags": list(img.repo_tags),
         "RepoDigests": list(getattr(img, "repo_digests", ())),
-        "Created": img.image.created or format_rfc3339_nano(img.created or 0),
+        "Created": img.image.created or format_rfc3339_nano(0),
         "Author": img.image.author,
         "Config": doc.get("config", {}),
         "Architecture": img.image.architecture,

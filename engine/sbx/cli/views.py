@@ -196,6 +196,13 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
 PS_TABLE = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 
+def image_created(img: Any) -> float:
+    """An image's creation time in seconds (its config's RFC 3339 ``created``)."""
+    from sbx.cli.format import parse_timestamp
+
+    return (parse_timestamp(img.created) if img.created else None) or 0.0
+
+
 class ImageRow:
     def __init__(self, img: Any, repo: str, tag: str, *, trunc: bool = True,
                  now: float | None = None, digest: str = "<none>") -> None:
@@ -212,11 +219,12 @@ class ImageRow:
 
     @property
     def CreatedSince(self) -> str:
-        return created_ago(self._img.created, self._now) if self._img.created else "N/A"
+        ts = image_created(self._img)
+        return created_ago(ts, self._now) if ts else "N/A"
 
     @property
     def CreatedAt(self) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(self._img.created or 0))
+        return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(image_created(self._img)))
 
     @property
     def Size(self) -> str:
