@@ -335,7 +335,8 @@ def cmd_exec(name: str, argv: list[str]) -> int:
         from sbx.cli.terminal import relay_pty
 
         relay_pty(proc_.pty_master, stdin=o["interactive"])
-    return proc_.wait()
+        return proc_.wait()
+    return proc_.wait(1, 2, 0 if o["interactive"] else None)
 
 
 LOGS = CommandSpec("sbx logs", "sbx logs [OPTIONS] CONTAINER", "Fetch the logs of a container", (

@@ -36,13 +36,78 @@ class ExecSpec:
 
 @dataclass
 class ExecProcess:
+    """A running exec.  Without a tty its output comes through pipes that ``wait`` copies
+    until the command exits (processes it left in the background do not hold the caller's
+    output open, as with ``docker exec``)."""
+
     pid: int              # the joiner (its exit code is the command's)
     pty_master: int = -1
+    stdout: int = -1
+    stderr: int = -1
+    stdin: int = -1
 
-    def wait(self) -> int:
+    def wait(self, out_fd: int = 1, err_fd: int = 2, in_fd: int | None = None) -> int:
+        chunks = self.communicate(out_fd, err_fd, in_fd)
+        del chunks
+        return self.returncode
+
+    def communicate(self, out_fd: int | None = None, err_fd: int | None = None,
+                    in_fd: int | None = None) -> tuple[bytes, bytes]:
+        """Copy output to the given fds (or collect it) until the command exits."""
+        import select
+
+        collected = {self.stdout: bytearray(), self.stderr: bytearray()}
+        target = {self.stdout: out_fd, self.stderr: err_fd}
+        fds = [fd for fd in (self.stdout, self.stderr) if fd >= 0]
+        for fd in fds:
+            os.set_blocking(fd, False)
+        pidfd = syscalls.pidfd_open(self.pid)
+        watch = [*fds, pidfd] + ([in_fd] if in_fd is not None and self.stdin >= 0 else [])
+        done = False
+        while fds and not done:
+            ready, _, _ = select.select(watch, [], [])
+            for fd in ready:
+                if fd == pidfd:
+                    done = True
+                elif fd == in_fd:
+                    data = os.read(in_fd, 65536)
+                    if data:
+                        os.write(self.stdin, data)
+                    else:
+                        watch.remove(in_fd)
+                        os.close(self.stdin)
+                        self.stdin = -1
+                elif not self._pump(fd, target[fd], collected[fd]):
+                    fds.remove(fd)
+                    watch.remove(fd)
+        for fd in fds:  # drain what the command wrote before it exited
+            while self._pump(fd, target[fd], collected[fd]):
+                pass
+        for fd in (self.stdout, self.stderr, self.stdin, pidfd):
+            if fd >= 0:
+                os.close(fd)
         _, status = os.waitpid(self.pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        return 128 - code if code < 0 else code
+        self.returncode = 128 - code if code < 0 else code
+        return bytes(collected[self.stdout]), bytes(collected[self.stderr])
+
+    @staticmethod
+    def _pump(fd: int, to: int | None, sink: bytearray) -> bool:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return False
+        if not data:
+            return False
+        if to is None:
+            sink += data
+        else:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(to, view):]
+        return True
+
+    returncode: int = -1
 
 
 def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecProcess:
@@ -60,8 +125,13 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
         raise ContainerSetupError("open namespaces", 3, f"/proc/{st.pid}",
                                   "the container's init process is gone")
     master = slave = -1
+    pipes: dict[str, tuple[int, int]] = {}
     if es.tty:
         master, slave = os.openpty()
+    else:
+        pipes = {"out": os.pipe(), "err": os.pipe()}
+        if es.stdin_open:
+            pipes["in"] = os.pipe()
     err_r, err_w = os.pipe()
     spec = rec.spec
     env = merge_env(list(spec.env), list(es.env))
@@ -71,6 +141,10 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
     if pid == 0:
         os.close(err_r)
         try:
+            for key, (r, w) in pipes.items():
+                os.dup2(r if key == "in" else w, {"in": 0, "out": 1, "err": 2}[key])
+                os.close(r)
+                os.close(w)
             _joiner(ns_fds, procs_files, err_w, slave, master, es, env,
                     es.workdir or spec.workdir, es.user if es.user is not None else spec.user,
                     spec)
@@ -79,6 +153,8 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
     os.close(err_w)
     if slave >= 0:
         os.close(slave)
+    for key, (r, w) in pipes.items():
+        os.close(r if key == "in" else w)
     for _, fd in ns_fds:
         os.close(fd)
     data = b""
@@ -95,7 +171,9 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
             raise cls(f"OCI runtime exec failed: {detail}", hint="check the command and the container's PATH")
         raise ContainerSetupError(str(info.get("step")), int(info.get("errno", 0)),  # type: ignore[call-overload]
                                   str(info.get("path", "")), detail)
-    return ExecProcess(pid, master)
+    return ExecProcess(pid, master, stdout=pipes["out"][0] if pipes else -1,
+                       stderr=pipes["err"][0] if pipes else -1,
+                       stdin=pipes["in"][1] if "in" in pipes else -1)
 
 
 def _joiner(ns_fds, procs_files, err_w, slave, master, es, env, workdir, user, spec):  # type: ignore[no-untyped-def]
