@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sbx.layout import Layout
 from sbx.store import Store
 

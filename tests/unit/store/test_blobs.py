@@ -6,7 +6,6 @@ import io
 import os
 
 import pytest
-
 from sbx.errors import DigestMismatch, NotFound
 from sbx.oci.digest import Digest
 from sbx.store import Store

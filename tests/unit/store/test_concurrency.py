@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from sbx.layout import Layout
 from sbx.oci.digest import Digest
 from sbx.store import Store

@@ -8,7 +8,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from sbx.errors import InvalidArgument, NoSuchImage, StoreError
 from sbx.oci.digest import Digest
 from sbx.oci.image import History, Image, ImageConfig

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-
 from sbx.errors import Conflict, NoSuchImage
 from sbx.oci.image import History
 from sbx.store import Store
