@@ -17,7 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from sbx.errors import Conflict, InvalidArgument, NoSuchImage, SbxError, StoreError
+from sbx.errors import (
+    Conflict,
+    InvalidArgument,
+    NoSuchImage,
+    PermissionDenied,
+    SbxError,
+    StoreError,
+)
 from sbx.layers import Compression, WhiteoutMode
 from sbx.layout import Layout
 from sbx.oci.digest import Digest
@@ -56,10 +63,15 @@ class Store:
     def __init__(self, layout: Layout, *, keep_special_bits: bool = True,
                  whiteouts: WhiteoutMode = WhiteoutMode.OVERLAY) -> None:
         self.layout = layout
-        for d in (layout.blobs, layout.images, layout.tmp, layout.locks):
-            d.mkdir(parents=True, exist_ok=True)
-        # Unpacked layers may hold setuid binaries: keep them out of other users' reach.
-        layout.layers.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            for d in (layout.blobs, layout.images, layout.tmp, layout.locks):
+                d.mkdir(parents=True, exist_ok=True)
+            # Unpacked layers may hold setuid binaries: keep them out of other users' reach.
+            layout.layers.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except PermissionError as exc:
+            raise PermissionDenied(f"cannot create the image store in {layout.root}: {exc.strerror}",
+                                   hint="run as root, or point SBX_ROOT (--root) at a directory "
+                                        "you own") from None
         self.lock = StoreLock(layout.lock_path("store"))
         self.blobs = BlobStore(layout, self.lock)
         self.layers = LayerStore(layout, self.lock, keep_special_bits=keep_special_bits,
