@@ -33,6 +33,7 @@ class Engine:
         self.layout = layout
         self.containers = ContainerStore(layout)
         self._images: Any = None
+        self._cg_host: tuple[str, Any] | None = None
 
     @classmethod
     def from_env(cls, root: str | None = None) -> Engine:
@@ -48,10 +49,30 @@ class Engine:
             self._images = Store(self.layout)
         return self._images
 
-    def _cgroup(self, cid: str) -> Any:
-        from sbx.cgroups import open_manager
+    def pull(self, image: str, *, out: Any = None, platform: str | None = None) -> Any:
+        """Pull ``image`` from its registry into the store (``sbx.images.pull.PullResult``);
+        ``out`` gets Docker's progress lines (``None``: quiet)."""
+        from sbx.images.pull import Puller
+        from sbx.oci.manifest import Platform
 
-        return open_manager(f"sbx/{cid}")
+        plat = Platform.parse(platform) if platform else None
+        return Puller(self.images).pull(image, platform=plat, out=out)
+
+    def _cgroup(self, cid: str) -> Any:
+        """The container's cgroup manager; the host's cgroup layout is read once per Engine
+        (and the cgroup modules are loaded before any fork, never in the monitor)."""
+        from sbx.cgroups import detect_mode, open_manager
+
+        if self._cg_host is None:
+            with open("/proc/self/mountinfo") as f:
+                mountinfo = f.read()
+            try:
+                mode = detect_mode(mountinfo)
+            except SbxError:
+                mode = None
+            self._cg_host = (mountinfo, mode)
+        mountinfo, mode = self._cg_host
+        return open_manager(f"sbx/{cid}", mountinfo=mountinfo, mode=mode)
 
     @staticmethod
     def require_root(what: str = "running containers") -> None:
@@ -62,7 +83,8 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------
     def create(self, image: str, opts: RunOptions, *, name: str | None = None) -> ContainerRecord:
         from sbx import names
-        from sbx.runtime import etcfiles, spec as specmod
+        from sbx.runtime import etcfiles
+        from sbx.runtime import spec as specmod
 
         self.require_root()
         img = self.images.resolve(image)
@@ -110,8 +132,8 @@ class Engine:
         mounts = self._host_mounts(rec)
         plan = launcher.build_plan(self.containers, rec, self.layout.layers,
                                    list(self.images.layer_paths(img)), mounts)
-        return launcher.launch(self.containers, rec, plan, self._cgroup, attached=attached,
-                               join_netns=join)
+        return launcher.launch(self.containers, rec, plan, self._cgroup(rec.id),
+                               attached=attached, join_netns=join)
 
     def _host_mounts(self, rec: ContainerRecord) -> tuple:
         out = []

@@ -18,6 +18,8 @@ devices.rst, freezer-subsystem.rst, pids.rst) and sched-bwc.rst for CFS bandwidt
 
 from __future__ import annotations
 
+import os
+
 import logging
 import signal
 from collections.abc import Iterable
@@ -217,6 +219,17 @@ class V1Manager:
                 pids.update(self.files.read_pids(cgroup / "cgroup.procs"))
         return sorted(pids)
 
+    def _try_rmdir_all(self) -> bool:
+        """The common case after a container exits: every leaf is empty; one rmdir each."""
+        for h in self.hierarchies:
+            try:
+                os.rmdir(self._dir(h))
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return False
+        return True
+
     def _tree(self, h: Hierarchy) -> list[Path]:
         """The container's cgroup in ``h`` and its descendants, deepest first."""
         top = self._dir(h)
@@ -281,6 +294,8 @@ class V1Manager:
 
     def destroy(self) -> None:
         """Kill what is left, wait briefly, remove the cgroup in every hierarchy; idempotent."""
+        if self._try_rmdir_all():
+            return
         if self.pids():
             self.kill_all(signal.SIGKILL)
             if not wait_empty(self.pids, 2.0):

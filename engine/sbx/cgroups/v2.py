@@ -20,6 +20,8 @@ Controllers", "No Internal Process Constraint", the memory, cpu and pids interfa
 
 from __future__ import annotations
 
+import os
+
 import errno
 import logging
 import signal
@@ -226,8 +228,13 @@ class V2Manager:
 
     def destroy(self) -> None:
         """Kill what is left, wait briefly for it to exit, remove the cgroup; idempotent."""
-        if not self.path.is_dir():
+        try:
+            os.rmdir(self.path)  # the common case: empty, no sub-cgroups
             return
+        except FileNotFoundError:
+            return
+        except OSError:
+            pass
         if self.pids():
             self.kill_all(signal.SIGKILL)
             if not wait_empty(self.pids, 2.0):

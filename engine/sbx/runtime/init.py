@@ -58,7 +58,6 @@ def _setup(job: ChildJob) -> None:
             os.dup2(fd, i)
     if os.read(job.go_fd, 1) != b"g":
         os._exit(process.EXIT_SETUP)  # the monitor gave up
-    os.close(job.go_fd)
     rootfs.Step.current = "unshare"
     syscalls.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC)
     rootfs.Step.current = "sethostname"
@@ -69,6 +68,10 @@ def _setup(job: ChildJob) -> None:
     env = process.with_home(list(spec.env), ident.home)
     rootfs.Step.current, rootfs.Step.path = "chdir", spec.workdir
     os.chdir(spec.workdir)
+    rootfs.Step.current, rootfs.Step.path = "wait for cgroup", ""
+    if os.read(job.go_fd, 1) != b"c":
+        os._exit(process.EXIT_SETUP)  # joining the cgroup failed: the monitor reports it
+    os.close(job.go_fd)
     rootfs.Step.current, rootfs.Step.path = "drop privileges", ""
     keep = _caps(spec)
     process.become(ident, keep_caps=keep, privileged=spec.privileged)

@@ -102,7 +102,7 @@ def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
         own_net=rec.spec.network in ("private", "none"), privileged=rec.spec.privileged)
 
 
-def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup_factory: object,
+def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup: object,
            *, attached: bool, join_netns: str = "") -> Started:
     status_r, status_w = os.pipe()
     master = slave = -1
@@ -121,7 +121,7 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
             os.close(status_r)
             os.setsid()
             if os.fork() == 0:
-                monitor.main(job, store, cgroup_factory)
+                monitor.main(job, store, cgroup)
         finally:
             os._exit(0)
     os.close(status_w)

@@ -57,16 +57,17 @@ def _close_other_fds(keep: set[int]) -> None:
                 pass
 
 
-def main(job: MonitorJob, store: ContainerStore, cgroup_factory: object) -> None:
-    """Runs in the monitor process; never returns."""
+def main(job: MonitorJob, store: ContainerStore, cgroup: object) -> None:
+    """Runs in the monitor process; never returns.  ``cgroup`` is the container's
+    (not yet created) cgroup manager, made by the launcher before the fork."""
     try:
-        code = _run(job, store, cgroup_factory)
+        code = _run(job, store, cgroup)
     except BaseException:  # noqa: BLE001 - the monitor must never leave a traceback behind
         code = 125
     os._exit(code)
 
 
-def _run(job: MonitorJob, store: ContainerStore, cgroup_factory: object) -> int:
+def _run(job: MonitorJob, store: ContainerStore, cgroup: object) -> int:
     rec, spec = job.record, job.record.spec
     files = store.files(rec.id)
     try:
@@ -98,8 +99,8 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup_factory: object) -> int:
             syscalls.setns(fd, CLONE_NEWNET, job.join_netns)
             os.close(fd)
         syscalls.unshare(CLONE_NEWPID)
-        cg = cgroup_factory(rec.id)  # type: ignore[operator]
-        cg.create(_resources(spec))
+        cg = cgroup
+        cg.create(_resources(spec))  # type: ignore[attr-defined]
     except SbxError as e:
         _fail(store, rec, job, cg, step="prepare", detail=e.one_line(), code=125)
         return 125
@@ -140,15 +141,20 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup_factory: object) -> int:
     if job.pty_master < 0 and not spec.stdin_open and stdin_w >= 0:
         os.close(stdin_w)
         stdin_w = -1
+    # The child builds its rootfs while we move it into its cgroup (on cgroup v1 the first
+    # migration waits for an RCU grace period); it waits for "c" before it drops privileges
+    # and execs, so nothing of the command runs outside the cgroup.
+    os.write(go_w, b"g")
     pid_start = proc.start_time(pid)
     try:
         cg.add_pid(pid)
     except SbxError as e:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        os.close(go_w)
         _fail(store, rec, job, cg, step="join cgroup", detail=e.one_line(), code=125)
         return 125
-    os.write(go_w, b"g")
+    os.write(go_w, b"c")
     os.close(go_w)
     report = _read_all(err_r2)
     os.close(err_r2)

@@ -5,8 +5,6 @@ the true status of a container whose processes vanished."""
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,7 +63,7 @@ class ContainerStore:
     # -- creation ------------------------------------------------------------
     def new_id(self) -> str:
         while True:
-            cid = secrets.token_hex(32)
+            cid = os.urandom(32).hex()
             if not cid[:12].isdigit() and not self.layout.container_dir(cid).exists():
                 return cid
 
@@ -197,6 +195,8 @@ class ContainerStore:
 
     def delete_files(self, rec: ContainerRecord) -> int:
         """Remove a container's directories and name; returns bytes freed (its layer)."""
+        import shutil
+
         files = self.files(rec.id)
         size = _du(files.upper)
         npath = self.layout.names_dir / rec.name

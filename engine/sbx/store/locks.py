@@ -18,10 +18,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from filelock import FileLock
+from typing import TYPE_CHECKING
 
 from sbx.errors import StoreError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 
 @dataclass
@@ -92,4 +94,6 @@ class StoreLock:
 def named_lock(path: Path) -> FileLock:
     """An exclusive lock on one item (a layer being unpacked, the tag index)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock  # imported on first use: it costs ~15 ms at start-up
+
     return FileLock(str(path))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from sbx.errors import (
     Conflict,
@@ -31,7 +31,9 @@ from sbx.oci.digest import Digest
 from sbx.oci.image import History, Image, ImageConfig
 from sbx.oci.manifest import Platform
 from sbx.oci.reference import Reference
-from sbx.store import gc
+
+if TYPE_CHECKING:
+    from sbx.store import gc
 from sbx.store.blobs import BlobStore, BlobWriter
 from sbx.store.images import ImageRecord, ImageRecords, StoredImage
 from sbx.store.layers import LayerRecord, LayerStore
@@ -350,12 +352,16 @@ class Store:
         return out
 
     def _sweep(self) -> gc.SweepResult:
+        from sbx.store import gc
+
         stored = list(self._stored().values())
         return gc.sweep(layers=self.layers, blobs=self.blobs, keep_images=stored,
                         layer_refs=self._layer_refs(stored), tmp=self.layout.tmp)
 
     def prune(self, all: bool = False, in_use: Iterable[str] = frozenset()) -> gc.PruneReport:
         """``image prune [-a]``: drop dangling (or all unused) images, then unreferenced data."""
+        from sbx.store import gc
+
         used = {str(i) for i in in_use}
         with self.lock.exclusive():
             stored = self._stored()
@@ -372,6 +378,8 @@ class Store:
 
     def du(self, in_use: Iterable[str] = frozenset()) -> gc.DiskUsage:
         """Totals for ``system df``: shared layers count once; reclaimable = not used."""
+        from sbx.store import gc
+
         used = {str(i) for i in in_use}
         stored = list(self._stored().values())
         refs = self._layer_refs(stored)
