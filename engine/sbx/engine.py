@@ -5,6 +5,7 @@ when first needed so that ``sbx ps`` stays fast."""
 
 from __future__ import annotations
 
+import builtins
 import os
 import signal
 import time
@@ -269,8 +270,8 @@ class Engine:
                 removed.append(rec.id)
         return PruneReport(containers=tuple(removed), reclaimed=size)
 
-    def images_in_use(self) -> dict[str, list[str]]:
-        used: dict[str, list[str]] = {}
+    def images_in_use(self) -> dict[str, builtins.list[str]]:
+        used: dict[str, builtins.list[str]] = {}
         for rec in self.containers.all():
             used.setdefault(rec.spec.image_id, []).append(rec.id)
         return used

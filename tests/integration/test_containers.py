@@ -133,7 +133,7 @@ def test_rm_refuses_running_and_rm_f_leaves_nothing(sbx):
 
 
 def test_rm_all_with_ps_aq(sbx):
-    for i in range(3):
+    for _i in range(3):
         sbx.ok("run", "-d", "bb", "sleep", "100")
     sbx.ok("create", "bb", "true")
     ids = sbx.ok("ps", "-a", "-q").split()

@@ -18,9 +18,8 @@ devices.rst, freezer-subsystem.rst, pids.rst) and sched-bwc.rst for CFS bandwidt
 
 from __future__ import annotations
 
-import os
-
 import logging
+import os
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass

@@ -20,10 +20,9 @@ Controllers", "No Internal Process Constraint", the memory, cpu and pids interfa
 
 from __future__ import annotations
 
-import os
-
 import errno
 import logging
+import os
 import signal
 from pathlib import Path
 

@@ -111,31 +111,34 @@ def cmd_import(name: str, argv: list[str]) -> int:
 
 
 def _changes(items: list[str]) -> Any:
-    """``--change 'CMD ["sh"]'`` and friends, through the Dockerfile parser."""
+    """``--change 'CMD ["sh"]'`` and friends, read by the Dockerfile parser."""
+    from sbx.build.dockerfile import instructions as ins
     from sbx.build.dockerfile import parse as parse_dockerfile
+    from sbx.errors import InvalidArgument
     from sbx.oci.image import ImageConfig
 
-    text = "FROM scratch\n" + "\n".join(items) + "\n"
-    df = parse_dockerfile(text, path="--change")
+    df = parse_dockerfile("FROM scratch\n" + "\n".join(items) + "\n", path="--change")
     cfg: dict[str, Any] = {}
-    for ins in df.stages[0].instructions:
-        kind = type(ins).__name__.upper()
-        if kind == "CMD":
-            cfg["Cmd"] = list(ins.exec_form) if ins.exec_form is not None else ["/bin/sh", "-c", ins.shell_form]
-        elif kind == "ENTRYPOINT":
-            cfg["Entrypoint"] = list(ins.exec_form) if ins.exec_form is not None else ["/bin/sh", "-c", ins.shell_form]
-        elif kind == "ENV":
-            cfg.setdefault("Env", []).extend(f"{k}={v}" for k, v in ins.pairs)
-        elif kind == "WORKDIR":
-            cfg["WorkingDir"] = ins.path
-        elif kind == "USER":
-            cfg["User"] = ins.user
-        elif kind == "EXPOSE":
-            cfg.setdefault("ExposedPorts", {}).update({(p if "/" in p else p + "/tcp"): {} for p in ins.ports})
-        elif kind == "LABEL":
-            cfg.setdefault("Labels", {}).update(dict(ins.pairs))
-        elif kind == "STOPSIGNAL":
-            cfg["StopSignal"] = ins.signal
+    for raw in df.stages[0].instructions:
+        i = df.expand(raw, {})
+        if isinstance(i, (ins.Cmd, ins.Entrypoint)):
+            argv = list(i.command.args) if i.command.exec_form else ["/bin/sh", "-c", *i.command.args]
+            cfg["Cmd" if isinstance(i, ins.Cmd) else "Entrypoint"] = argv
+        elif isinstance(i, ins.Env):
+            cfg.setdefault("Env", []).extend(f"{kv.key}={kv.value}" for kv in i.pairs)
+        elif isinstance(i, ins.Label):
+            cfg.setdefault("Labels", {}).update({kv.key: kv.value for kv in i.pairs})
+        elif isinstance(i, ins.Workdir):
+            cfg["WorkingDir"] = i.path
+        elif isinstance(i, ins.User):
+            cfg["User"] = i.user
+        elif isinstance(i, ins.Expose):
+            cfg.setdefault("ExposedPorts", {}).update({(p if "/" in p else p + "/tcp"): {} for p in i.ports})
+        elif isinstance(i, ins.StopSignal):
+            cfg["StopSignal"] = i.signal
+        else:
+            raise InvalidArgument(f"{raw.keyword} is not supported by --change",
+                                  hint="use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER or WORKDIR")
     return ImageConfig.from_json(cfg)
 
 

@@ -17,8 +17,8 @@ from sbx.errors import CommandNotExecutable, CommandNotFound, ContainerSetupErro
 from sbx.linux import caps, proc, syscalls
 from sbx.linux.consts import NS_FLAGS, TIOCSCTTY
 from sbx.runtime import process
-from sbx.runtime.records import ContainerRecord
 from sbx.runtime.envfile import merge_env
+from sbx.runtime.records import ContainerRecord
 
 NS_ORDER = ("ipc", "uts", "net", "pid", "mnt")
 

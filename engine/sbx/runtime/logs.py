@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 MAX_PARTIAL = 16 * 1024
@@ -82,7 +82,7 @@ def _entry(raw: bytes) -> LogEntry:
         return LogEntry("stdout", raw.decode("utf-8", "replace") + "\n", "")
 
 
-def follow(path: str, *, start: int, alive: "callable[[], bool]", poll: float = 0.05) -> Iterator[LogEntry]:  # type: ignore[valid-type]
+def follow(path: str, *, start: int, alive: Callable[[], bool], poll: float = 0.05) -> Iterator[LogEntry]:
     """Yield records appended after byte offset ``start`` until ``alive()`` is false."""
     pos = start
     pending = b""

@@ -15,6 +15,7 @@ import selectors
 import signal
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sbx.errors import SbxError
 from sbx.linux import net, proc, syscalls
@@ -57,7 +58,7 @@ def _close_other_fds(keep: set[int]) -> None:
                 pass
 
 
-def main(job: MonitorJob, store: ContainerStore, cgroup: object) -> None:
+def main(job: MonitorJob, store: ContainerStore, cgroup: Any) -> None:
     """Runs in the monitor process; never returns.  ``cgroup`` is the container's
     (not yet created) cgroup manager, made by the launcher before the fork."""
     try:
@@ -67,7 +68,7 @@ def main(job: MonitorJob, store: ContainerStore, cgroup: object) -> None:
     os._exit(code)
 
 
-def _run(job: MonitorJob, store: ContainerStore, cgroup: object) -> int:
+def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
     rec, spec = job.record, job.record.spec
     files = store.files(rec.id)
     try:
@@ -100,7 +101,7 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: object) -> int:
             os.close(fd)
         syscalls.unshare(CLONE_NEWPID)
         cg = cgroup
-        cg.create(_resources(spec))  # type: ignore[attr-defined]
+        cg.create(_resources(spec))
     except SbxError as e:
         _fail(store, rec, job, cg, step="prepare", detail=e.one_line(), code=125)
         return 125
@@ -213,7 +214,7 @@ def _resources(spec):  # type: ignore[no-untyped-def]
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         b = os.read(fd, 65536)
         if not b:

@@ -72,7 +72,10 @@ def with_home(env: list[str], home: str) -> list[str]:
 def execute(argv: list[str], env: list[str], err_fd: int) -> None:
     """execve the command (PATH from ``env``); on failure report on ``err_fd`` and exit
     126/127 like Docker."""
-    envd = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    envd: dict[str, str] = {}
+    for e in env:
+        key, _, value = e.partition("=")
+        envd[key] = value
     try:
         os.execvpe(argv[0], argv, envd)
     except FileNotFoundError:

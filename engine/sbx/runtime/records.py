@@ -218,7 +218,7 @@ class ContainerStore:
 
 def _du(path: Path) -> int:
     total = 0
-    for root, dirs, names in os.walk(path):
+    for root, _dirs, names in os.walk(path):
         for n in names:
             try:
                 total += os.lstat(os.path.join(root, n)).st_size
