@@ -28,6 +28,19 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("sbx.cli.images", "cmd_import", "Import the contents of a tarball to create an image"),
     "tag": ("sbx.cli.images", "cmd_tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "rmi": ("sbx.cli.images", "cmd_rmi", "Remove one or more images"),
+    "pull": ("sbx.cli.images_remote", "cmd_pull", "Download an image from a registry"),
+    "push": ("sbx.cli.images_remote", "cmd_push", "Upload an image to a registry"),
+    "login": ("sbx.cli.images_remote", "cmd_login", "Log in to a registry"),
+    "logout": ("sbx.cli.images_remote", "cmd_logout", "Log out from a registry"),
+    "save": ("sbx.cli.images_remote", "cmd_save", "Save one or more images to a tar archive"),
+    "load": ("sbx.cli.images_remote", "cmd_load", "Load an image from a tar archive or STDIN"),
+    "export": ("sbx.cli.images_remote", "cmd_export", "Export a container's filesystem as a tar archive"),
+    "bootstrap": ("sbx.cli.images_remote", "cmd_bootstrap", "Make a Debian or Ubuntu base image with mmdebstrap"),
+    "image pull": ("sbx.cli.images_remote", "cmd_pull", "Download an image from a registry"),
+    "image push": ("sbx.cli.images_remote", "cmd_push", "Upload an image to a registry"),
+    "image save": ("sbx.cli.images_remote", "cmd_save", "Save one or more images to a tar archive"),
+    "image load": ("sbx.cli.images_remote", "cmd_load", "Load an image from a tar archive or STDIN"),
+    "container export": ("sbx.cli.images_remote", "cmd_export", "Export a container's filesystem as a tar archive"),
     "version": ("sbx.cli.system", "cmd_version", "Show the sbx version information"),
     "info": ("sbx.cli.system", "cmd_info", "Display system-wide information"),
     "system prune": ("sbx.cli.system", "cmd_system_prune", "Remove unused data"),
@@ -143,5 +156,17 @@ def _fail(e: SbxError, debug: bool) -> int:
     return e.exit_code
 
 
+def run() -> None:
+    """The ``sbx`` script: exit without the interpreter's teardown (a few ms of garbage
+    collection and module finalisation that a one-shot command does not need)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
