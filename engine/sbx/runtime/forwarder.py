@@ -7,17 +7,21 @@ from __future__ import annotations
 import errno
 import selectors
 import socket
-from dataclasses import dataclass, field
 
-from sbx.errors import Conflict
-from sbx.runtime.spec import Port
-from sbx.runtime.state import HostPort
+TYPE_CHECKING = False  # (no `typing` import: this module runs in the lean monitor)
+
+if TYPE_CHECKING:
+    from sbx.runtime.spec import Port
+    from sbx.runtime.state import HostPort
 
 BUF = 256 * 1024
 
 
 def listen(ports: tuple[Port, ...]) -> list[tuple[socket.socket, HostPort]]:
     """Bind every published TCP port on the host (port 0: a random free one)."""
+    from sbx.errors import Conflict
+    from sbx.runtime.state import HostPort
+
     out: list[tuple[socket.socket, HostPort]] = []
     try:
         for p in ports:
@@ -43,35 +47,39 @@ def listen(ports: tuple[Port, ...]) -> list[tuple[socket.socket, HostPort]]:
     return out
 
 
-@dataclass
 class _Pipe:
-    src: socket.socket
-    dst: socket.socket
-    buf: bytearray = field(default_factory=bytearray)
-    eof: bool = False
-    done: bool = False
+    """One direction of a relayed connection."""
+
+    __slots__ = ("src", "dst", "buf", "eof", "done")
+
+    def __init__(self, src: socket.socket, dst: socket.socket) -> None:
+        self.src = src
+        self.dst = dst
+        self.buf = bytearray()
+        self.eof = False
+        self.done = False
 
 
 class Forwarder:
     """Relays connections; all sockets live on the monitor's selector."""
 
-    def __init__(self, sel: selectors.BaseSelector, listeners: list[tuple[socket.socket, HostPort]]) -> None:
+    def __init__(self, sel: selectors.BaseSelector, listeners: list[tuple[socket.socket, int]]) -> None:
         self.sel = sel
         self.listeners = listeners
         self.conns: dict[socket.socket, list[_Pipe]] = {}
-        for s, hp in listeners:
-            sel.register(s, selectors.EVENT_READ, ("accept", hp))
+        for s, container_port in listeners:
+            sel.register(s, selectors.EVENT_READ, ("accept", container_port))
 
-    def handle(self, sock: socket.socket, data: tuple, events: int) -> None:
+    def handle(self, sock: socket.socket, data: tuple[object, ...], events: int) -> None:
         kind = data[0]
         if kind == "accept":
-            self._accept(sock, data[1])
+            self._accept(sock, data[1])  # type: ignore[arg-type]
         elif kind == "connect":
-            self._connected(sock, data[1])
+            self._connected(sock, data[1])  # type: ignore[arg-type]
         else:
             self._io(sock, events)
 
-    def _accept(self, lsock: socket.socket, hp: HostPort) -> None:
+    def _accept(self, lsock: socket.socket, container_port: int) -> None:
         try:
             client, _ = lsock.accept()
         except OSError:
@@ -79,7 +87,7 @@ class Forwarder:
         client.setblocking(False)
         up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # in the container's netns
         up.setblocking(False)
-        rc = up.connect_ex(("127.0.0.1", hp.container_port))
+        rc = up.connect_ex(("127.0.0.1", container_port))
         if rc not in (0, errno.EINPROGRESS):
             client.close()
             up.close()

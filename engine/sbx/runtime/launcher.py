@@ -103,7 +103,10 @@ def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
 
 
 def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup: object,
-           *, attached: bool, join_netns: str = "") -> Started:
+           *, attached: bool, join_netns: str = "",
+           output_fds: tuple[int, int] = (1, 2)) -> Started:
+    """Start the container's monitor; ``output_fds`` (attached only) receive its stdout
+    and stderr instead of this process's fds 1 and 2."""
     status_r, status_w = os.pipe()
     master = slave = -1
     if rec.spec.tty:
@@ -114,7 +117,8 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
         from dataclasses import replace
 
         plan = replace(plan, console=os.ttyname(slave))
-    job = monitor.MonitorJob(rec, plan, attached, status_w, master, slave, join_netns)
+    job = monitor.MonitorJob(rec, plan, attached, status_w, master, slave, join_netns,
+                             output_fds)
     pid = os.fork()
     if pid == 0:  # intermediate
         try:

@@ -4,13 +4,20 @@ stderr stay apart and keep their order; written by the monitor, read by ``sbx lo
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 MAX_PARTIAL = 16 * 1024
+
+try:  # the C encoder: the lean monitor writes logs without importing ``json`` (and ``re``)
+    from _json import encode_basestring as _quote
+except ImportError:  # pragma: no cover - other Pythons
+    from json import dumps as _quote
+
+
+def _record(text: str, stream: str, stamp: str) -> str:
+    return f'{{"log":{_quote(text)},"stream":"{stream}","time":"{stamp}"}}'
 
 
 def rfc3339(ns: int) -> str:
@@ -41,26 +48,29 @@ class LogWriter:
         for i, line in enumerate(lines):
             text = line.decode("utf-8", "replace")
             nl = "\n" if i < len(lines) - 1 or not (len(rest) == 0 and len(line) >= MAX_PARTIAL) else ""
-            out.append(json.dumps({"log": text + nl, "stream": stream, "time": stamp}))
+            out.append(_record(text + nl, stream, stamp))
         os.write(self.fd, ("\n".join(out) + "\n").encode())
 
     def flush(self) -> None:
         for stream, rest in list(self._partial.items()):
             self._partial.pop(stream)
-            os.write(self.fd, (json.dumps({"log": rest.decode("utf-8", "replace"),
-                                           "stream": stream,
-                                           "time": rfc3339(time.time_ns())}) + "\n").encode())
+            os.write(self.fd, (_record(rest.decode("utf-8", "replace"), stream,
+                                       rfc3339(time.time_ns())) + "\n").encode())
 
     def close(self) -> None:
         self.flush()
         os.close(self.fd)
 
 
-@dataclass(frozen=True)
 class LogEntry:
-    stream: str
-    text: str
-    time: str
+    """One record: the stream, the text (with its newline) and the RFC 3339 time."""
+
+    __slots__ = ("stream", "text", "time")
+
+    def __init__(self, stream: str, text: str, time: str) -> None:
+        self.stream = stream
+        self.text = text
+        self.time = time
 
 
 def read(path: str, *, tail: int | None = None) -> list[LogEntry]:
@@ -75,6 +85,8 @@ def read(path: str, *, tail: int | None = None) -> list[LogEntry]:
 
 
 def _entry(raw: bytes) -> LogEntry:
+    import json
+
     try:
         d = json.loads(raw)
         return LogEntry(d.get("stream", "stdout"), d.get("log", ""), d.get("time", ""))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import time
 from dataclasses import dataclass
@@ -20,12 +19,10 @@ from typing import Any
 from sbx.errors import SbxError
 from sbx.linux import net, proc, syscalls
 from sbx.linux.consts import CLONE_NEWNET, CLONE_NEWPID, PR_SET_NAME
-from sbx.runtime import forwarder, init, logs, process
+from sbx.runtime import forwarder, init, monitor_loop, process
 from sbx.runtime.records import ContainerRecord, ContainerStore
 from sbx.runtime.rootfs import RootfsPlan
 from sbx.runtime.state import ContainerState
-
-READ = selectors.EVENT_READ
 
 
 @dataclass(frozen=True)
@@ -37,6 +34,7 @@ class MonitorJob:
     pty_master: int           # -1 without a tty
     pty_slave: int
     join_netns: str           # /proc/<pid>/ns/net for --network container:X, else ""
+    output_fds: tuple[int, int] = (1, 2)  # (attached) where stdout and stderr go
 
 
 def _send(fd: int, **msg: object) -> None:
@@ -80,7 +78,7 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     keep = {job.status_fd, job.pty_master, job.pty_slave}
     if job.attached:
-        keep |= {0, 1, 2}
+        keep |= {0, 1, 2, *job.output_fds}
     else:
         devnull = os.open(os.devnull, os.O_RDWR)
         for i in (0, 1, 2):
@@ -127,7 +125,8 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
     if pid == 0:
         os.close(go_w)
         os.close(err_r2)
-        for fd in (*outs, stdin_w, job.status_fd):
+        extra = tuple(fd for fd in job.output_fds if fd > 2) if job.attached else ()
+        for fd in (*outs, stdin_w, job.status_fd, *extra):
             if fd >= 0 and fd not in stdio:
                 try:
                     os.close(fd)
@@ -172,13 +171,24 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         monitor_start=proc.start_time(os.getpid()), started_at=started, ports=ports))
     _send(job.status_fd, ev="started", pid=pid,
           ports=[[hp.container_port, hp.proto, hp.host_ip, hp.host_port] for hp in ports])
+    lean = monitor_loop.LoopState(
+        pid=pid, outs=outs, stdin_w=stdin_w, attached=job.attached, pty_master=job.pty_master,
+        listeners=[(s.fileno(), hp.container_port) for s, hp in listeners],
+        log_path=str(files.log), status_fd=job.status_fd if job.attached else -1,
+        cid=rec.id, root=str(store.layout.root), runroot=str(store.layout.runroot))
     if not job.attached:
         os.close(job.status_fd)
-        status_fd = -1
-    else:
-        status_fd = job.status_fd
+        # Idle detached containers are the ones that last: trade this fat fork (the whole
+        # launcher's heap) for a fresh, small interpreter that only relays and waits.
+        monitor_loop.exec_lean(lean, [s for s, _ in listeners])
+    code = monitor_loop.loop(lean, [s for s, _ in listeners])
+    finish(store, rec.id, cg, code, job.status_fd)
+    return 0
 
-    code = _loop(job, pid, outs, stdin_w, listeners, str(files.log))
+
+def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) -> None:
+    """After the container's init exited: OOM check, cgroup removal, the exit record,
+    ``--rm``, and the word to an attached launcher."""
     oom = False
     try:
         oom = cg.oom_killed()
@@ -196,13 +206,13 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         return st.exited(exit_code=code, finished_at=finished, oom_killed=oom)
 
     try:
-        store.update_state(rec.id, _exit)
-        if spec.auto_remove:
-            store.delete_files(store.load(rec.id))
+        store.update_state(cid, _exit)
+        rec = store.load(cid)
+        if rec.spec.auto_remove:
+            store.delete_files(rec)
     except SbxError:
         pass
     _send(status_fd, ev="exited", code=code, oom=oom)
-    return 0
 
 
 def _resources(spec):  # type: ignore[no-untyped-def]
@@ -238,89 +248,3 @@ def _fail(store: ContainerStore, rec: ContainerRecord, job: MonitorJob, cg: obje
     except SbxError:
         pass
     _send(job.status_fd, ev="error", step=step, errno=errno, path=path, detail=detail, code=code)
-
-
-def _loop(job: MonitorJob, pid: int, outs: dict[int, str], stdin_w: int,
-          listeners: list, log_path: str) -> int:
-    sel = selectors.DefaultSelector()
-    sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(sig_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    sel.register(sig_r, READ, ("sig",))
-    writer = logs.LogWriter(log_path)
-    for fd, stream in outs.items():
-        os.set_blocking(fd, False)
-        sel.register(fd, READ, ("out", stream))
-    if job.attached and stdin_w >= 0:
-        sel.register(0, READ, ("in",))
-    fwd = forwarder.Forwarder(sel, listeners) if listeners else None
-    code: int | None = None
-    deadline = None
-    while True:
-        if code is None:
-            wpid, status = os.waitpid(pid, os.WNOHANG)
-            if wpid == pid:
-                code = os.waitstatus_to_exitcode(status)
-                code = 128 - code if code < 0 else code
-                if fwd:
-                    fwd.close()
-                    fwd = None
-                deadline = time.monotonic() + 2.0
-                try:
-                    sel.unregister(0)
-                except (KeyError, ValueError):
-                    pass
-        if code is not None and (not outs or time.monotonic() > deadline):  # type: ignore[operator]
-            break
-        timeout = 0.05 if code is not None else None
-        for key, events in sel.select(timeout):
-            kind = key.data[0]
-            if kind == "sig":
-                try:
-                    os.read(sig_r, 4096)
-                except BlockingIOError:
-                    pass
-            elif kind == "out":
-                fd = key.fd
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    continue
-                except OSError:  # EIO: the pty's other side is closed
-                    data = b""
-                if not data:
-                    sel.unregister(fd)
-                    os.close(fd)
-                    outs.pop(fd, None)
-                    continue
-                writer.write(key.data[1], data)
-                if job.attached:
-                    _write_all(1 if key.data[1] == "stdout" else 2, data)
-            elif kind == "in":
-                try:
-                    data = os.read(0, 65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    sel.unregister(0)
-                    if stdin_w != job.pty_master:
-                        os.close(stdin_w)
-                    continue
-                _write_all(stdin_w, data)
-            elif fwd is not None:
-                fwd.handle(key.fileobj, key.data, events)  # type: ignore[arg-type]
-    writer.close()
-    return code
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            time.sleep(0.001)
-            continue
-        except OSError:
-            return
-        view = view[n:]
