@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SBX = str(ROOT / ".venv" / "bin" / "sbx")
 PEER = Path("/var/tmp/peer-bench")
+BUNDLE = Path("/var/tmp/anchors/bundle-bb")  # made by ../shared/bench/setup.sh
 
 
 def timeit(argv: list[str], n: int, env: dict[str, str] | None = None) -> list[float]:
@@ -85,21 +86,25 @@ def row(name: str, xs: list[float]) -> str:
 
 
 def main() -> None:
+    global SBX
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=30)
+    ap.add_argument("--sbx", default=SBX, help="the sbx script to time (a non-editable install, as users have)")
     a = ap.parse_args()
+    SBX = a.sbx
     rows = ["| what | median ms | p90 ms | runs |", "|---|---|---|---|"]
     rows.append(row("unshare -mpfnui true", timeit(["unshare", "-m", "-p", "-f", "-n", "-u", "-i", "true"], a.n)))
     rows.append(row("sbx run --rm bb true (CLI)", timeit([SBX, "run", "--rm", "bb", "true"], a.n)))
     rows.append(row("sbx run --rm --network none bb true (CLI)", timeit([SBX, "run", "--rm", "--network", "none", "bb", "true"], a.n)))
     rows.append(row("Engine.run(bb, true) in one process (API)", api_times(a.n)))
-    bundle = PEER / "bundle"
     for tool in ("crun", "runc"):
-        if shutil.which(tool) and bundle.is_dir():
-            rows.append(row(f"{tool} run busybox true", timeit([tool, "run", "--bundle", str(bundle), f"b{os.getpid()}"], a.n)))
-    if shutil.which("podman"):
+        if shutil.which(tool) and (BUNDLE / "config.json").exists():
+            rows.append(row(f"{tool} run (bundle) busybox true",
+                            timeit(["sh", "-c", f"exec {tool} run -b {BUNDLE} x$$"], a.n)))
+    if shutil.which("podman") and subprocess.run(["podman", "image", "exists", "bb"]).returncode == 0:
         rows.append(row("podman run --rm --network none bb true", timeit(["podman", "run", "--rm", "--network", "none", "bb", "true"], a.n)))
-    if Path("/usr/bin/docker").exists() and (PEER / "dockerd.pid").exists():
+    if Path("/usr/bin/docker").exists() and subprocess.run(["/usr/bin/docker", "image", "inspect", "bb"],
+                                                             capture_output=True).returncode == 0:
         rows.append(row("docker run --rm --network none bb true", timeit(["/usr/bin/docker", "run", "--rm", "--network", "none", "bb", "true"], a.n)))
     med, mx = monitor_pss()
     print("\n".join(rows))
