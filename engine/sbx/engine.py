@@ -59,6 +59,27 @@ class Engine:
         plat = Platform.parse(platform) if platform else None
         return Puller(self.images).pull(image, platform=plat, out=out)
 
+    def build(self, context: str | os.PathLike[str], *, dockerfile: str | os.PathLike[str] | None = None,
+              tags: tuple[str, ...] | list[str] = (), build_args: dict[str, str] | None = None,
+              target: str | None = None, no_cache: bool = False, pull: bool = False,
+              network: str = "host", labels: dict[str, str] | None = None,
+              output: Any = None) -> Any:
+        """Build an image from a Dockerfile (``sbx build``); returns ``BuildResult``.
+
+        ``output`` receives the build's output as bytes (Docker's classic lines and the
+        output of RUN steps); None discards it.  Raises ``BuildError`` (or
+        ``DockerfileError``, naming the file and line) when the build fails.
+        """
+        from sbx.build.options import BuildOptions, Progress
+        from sbx.build.session import build
+
+        self.require_root("building images")
+        opts = BuildOptions(context=Path(context), dockerfile=Path(dockerfile) if dockerfile else None,
+                            tags=tuple(tags), build_args=tuple((build_args or {}).items()),
+                            target=target, no_cache=no_cache, pull=pull, network=network,
+                            labels=tuple((labels or {}).items()))
+        return build(self, opts, Progress(output))
+
     def _cgroup(self, cid: str) -> Any:
         """The container's cgroup manager; the host's cgroup layout is read once per Engine
         (and the cgroup modules are loaded before any fork, never in the monitor)."""
@@ -111,7 +132,9 @@ class Engine:
             raise
         return rec
 
-    def start(self, ref: str, *, attached: bool = False) -> Any:
+    def start(self, ref: str, *, attached: bool = False,
+              output_fds: tuple[int, int] = (1, 2)) -> Any:
+        """Start a created container; attached, its output goes to ``output_fds``."""
         from sbx.runtime import launcher
 
         self.require_root()

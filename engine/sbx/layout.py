@@ -92,3 +92,13 @@ class Layout:
     def lock_path(self, name: str) -> Path:
         return self.locks / f"{name}.lock"
 
+    # -- build cache (appended by the builder) ---------------------------------------
+    @property
+    def build_cache_steps(self) -> Path:
+        """One entry per cached build step: ``build-cache/steps/<key-hex>.json``."""
+        return self.build_cache / "steps"
+
+    @property
+    def build_cache_builds(self) -> Path:
+        """Whole-build records for the fast cache-hit path: ``build-cache/builds/<key>.json``."""
+        return self.build_cache / "builds"

@@ -52,6 +52,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "image rm": ("sbx.cli.images", "cmd_rmi", "Remove one or more images"),
     "image prune": ("sbx.cli.images", "cmd_image_prune", "Remove unused images"),
     "image import": ("sbx.cli.images", "cmd_import", "Import the contents of a tarball to create an image"),
+    "build": ("sbx.cli.build", "cmd_build", "Build an image from a Dockerfile"),
+    "image build": ("sbx.cli.build", "cmd_build", "Build an image from a Dockerfile"),
+    "builder prune": ("sbx.cli.build", "cmd_builder_prune", "Remove build cache"),
     "image inspect": ("sbx.cli.images", "cmd_image_inspect", "Display detailed information on images"),
     "container inspect": ("sbx.cli.containers", "cmd_inspect", "Display detailed information on containers"),
 }
@@ -60,7 +63,7 @@ ALIASES = {"container rm": "rm", "container run": "run", "container create": "cr
            "container logs": "logs", "container exec": "exec", "container wait": "wait",
            "container port": "port", "image tag": "tag", "image list": "image ls",
            "container list": "container ls", "image rmi": "image rm"}
-GROUPS = ("system", "container", "image")
+GROUPS = ("system", "container", "image", "builder")
 
 USAGE = """Usage:  sbx [OPTIONS] COMMAND
 

@@ -139,6 +139,9 @@ def cmd_system_prune(name: str, argv: list[str]) -> int:
     if deleted:
         sys.stdout.write("Deleted Images:\n" + "".join(f"deleted: {d}\n" for d in deleted) + "\n")
     total += int(getattr(irep, "reclaimed", 0) or getattr(irep, "reclaimed_bytes", 0))
+    from sbx.build.cache import BuildCache
+
+    total += BuildCache(engine.layout).prune().reclaimed
     sys.stdout.write(f"Total reclaimed space: {human_size(total)}\n")
     return 0
 

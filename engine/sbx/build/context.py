@@ -1,0 +1,239 @@
+"""The build context: a directory (or a tar read from stdin, unpacked into the store's
+scratch space), filtered by ``.dockerignore``, with content digests of COPY/ADD sources.
+
+Sources are matched as Docker matches them: paths relative to the context root (a
+leading ``/`` and ``..`` that would leave the context are cut off), wildcards with Go's
+``filepath.Match`` rules (``*`` and ``?`` never cross ``/``), a directory meaning its
+included contents.  A source's digest covers names, file types, permission bits, link
+targets and file *contents* -- never mtimes or owners -- so touching a file keeps the
+cache and changing one byte invalidates exactly the steps that copy it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sbx.build.dockerignore import IgnoreRules, walk_context
+from sbx.errors import BuildError
+
+_WILDCARD = re.compile(r"[*?\[]")
+_TAR_MAGIC_OFFSET = 257
+
+
+@dataclass(frozen=True)
+class Source:
+    """One matched source: its path in the context (``.`` for the root) and whether it is
+    a directory (then its included contents are copied, not the directory itself)."""
+
+    rel: str
+    path: Path
+    is_dir: bool
+
+
+def has_wildcard(pattern: str) -> bool:
+    return _WILDCARD.search(pattern) is not None
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Go's ``filepath.Match`` as a regex: ``*``/``?`` stop at ``/``; ``[...]``; ``\\`` escapes."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\" and i < n:
+            out.append(re.escape(pattern[i]))
+            i += 1
+        elif ch == "[":
+            end = pattern.find("]", i + 1 if i < n and pattern[i] in "^!" else i)
+            if end < 0:
+                raise BuildError(f"bad wildcard pattern {pattern!r}: unclosed [",
+                                 hint="escape a literal [ as \\[")
+            body = pattern[i:end]
+            if body[:1] in ("^", "!"):
+                body = "^" + body[1:]
+            out.append(f"(?!/)[{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out) + r"\Z")
+
+
+def clean_source(source: str) -> str:
+    """A source as a context-relative path: ``/a/./b`` and ``../a`` give ``a/b`` and ``a``."""
+    cleaned = posixpath.normpath("/" + source)
+    return cleaned.lstrip("/") or "."
+
+
+class BuildContext:
+    """An open build context; ``close()`` removes a context unpacked from a tar."""
+
+    def __init__(self, root: Path, rules: IgnoreRules, *, dockerfile: str = "Dockerfile",
+                 owned: bool = False) -> None:
+        self.root = root
+        self.rules = rules
+        self.dockerfile = dockerfile
+        self._owned = owned
+        self._paths: list[str] | None = None
+        self._set: frozenset[str] | None = None
+        self._content: dict[str, str] = {}
+
+    # -- opening ----------------------------------------------------------------------
+    @classmethod
+    def from_directory(cls, root: Path, *, dockerfile: str = "Dockerfile") -> BuildContext:
+        if not root.is_dir():
+            raise BuildError(f"unable to prepare context: path {str(root)!r} not found",
+                             hint="give a directory, or - to read a tar from stdin")
+        return cls(root, IgnoreRules.load(root), dockerfile=dockerfile)
+
+    @classmethod
+    def from_stream(cls, stream: BinaryIO, scratch: Path, *,
+                    dockerfile: str = "Dockerfile") -> BuildContext:
+        """A context read from stdin: a (possibly compressed) tar, or a bare Dockerfile
+        (then the context is empty), as ``docker build -`` accepts."""
+        import tarfile
+
+        scratch.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="build-context-", dir=scratch))
+        try:
+            data = stream.read()
+            if _looks_like_tar(data):
+                import io
+
+                with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+                    tar.extractall(root, filter="data")
+            else:
+                (root / "Dockerfile").write_bytes(data)
+                dockerfile = "Dockerfile"
+            return cls(root, IgnoreRules.load(root), dockerfile=dockerfile, owned=True)
+        except (tarfile.TarError, OSError) as err:
+            shutil.rmtree(root, ignore_errors=True)
+            raise BuildError(f"cannot read the build context from stdin: {err}",
+                             hint="pipe a tar of the context (tar -C DIR -c .) or a Dockerfile") from None
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+
+    def close(self) -> None:
+        if self._owned:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self._owned = False
+
+    def __enter__(self) -> BuildContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- matching ---------------------------------------------------------------------
+    @property
+    def paths(self) -> list[str]:
+        """Every included path, sorted (a directory sorts before its contents)."""
+        if self._paths is None:
+            self._paths = sorted(walk_context(self.root, self.rules, dockerfile=self.dockerfile),
+                                 key=lambda p: p.split("/"))
+        return self._paths
+
+    def _included(self, rel: str) -> bool:
+        if self._set is None:
+            self._set = frozenset(self.paths)
+        return rel in self._set
+
+    def select(self, sources: Iterable[str], *, what: str = "COPY") -> list[Source]:
+        """The context entries ``sources`` name; raises ``BuildError`` for a missing one."""
+        out: list[Source] = []
+        for raw in sources:
+            rel = clean_source(raw)
+            if has_wildcard(rel):
+                regex = _glob_regex(rel)
+                matched = [p for p in self.paths if regex.match(p)]
+                if not matched:
+                    raise BuildError(f"{what} failed: no source files were specified: "
+                                     f"{raw!r} matches nothing in the build context",
+                                     hint="check the pattern and .dockerignore")
+                out.extend(self._source(p, raw, what) for p in matched)
+            else:
+                out.append(self._source(rel, raw, what))
+        return out
+
+    def _source(self, rel: str, raw: str, what: str) -> Source:
+        path = self.root if rel == "." else self.root / rel
+        if rel != "." and not self._included(rel):
+            reason = "excluded by .dockerignore" if os.path.lexists(path) else "not found in build context"
+            raise BuildError(f"{what} failed: file {reason}: stat {raw}: file does not exist",
+                             hint="check the path (relative to the context directory) and .dockerignore")
+        try:
+            st = os.stat(path)  # a top-level symlink is followed, as Docker does
+        except OSError:
+            raise BuildError(f"{what} failed: {raw}: a symbolic link pointing nowhere in the context",
+                             hint="copy the link's target instead") from None
+        if os.path.islink(path):
+            real = os.path.realpath(path)
+            if not (real + "/").startswith(str(self.root.resolve()) + "/"):
+                raise BuildError(f"{what} failed: forbidden path outside the build context: {raw} -> {real}")
+        return Source(rel, path, stat.S_ISDIR(st.st_mode))
+
+    def entries(self, source: Source) -> list[str]:
+        """Context paths inside a directory source, parents first (the dir itself excluded)."""
+        if not source.is_dir:
+            return []
+        if source.rel == ".":
+            return list(self.paths)
+        prefix = source.rel + "/"
+        return [p for p in self.paths if p.startswith(prefix)]
+
+    # -- digests ----------------------------------------------------------------------
+    def file_digest(self, rel: str, path: Path) -> str:
+        digest = self._content.get(rel)
+        if digest is None:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            digest = self._content[rel] = h.hexdigest()
+        return digest
+
+    def digest(self, sources: list[Source]) -> str:
+        """sha256 over what the sources would copy: names, types, modes, contents, links."""
+        h = hashlib.sha256()
+        for src in sources:
+            h.update(f"source\0{src.rel}\0{int(src.is_dir)}\n".encode())
+            if not src.is_dir:
+                st = os.stat(src.path)
+                h.update(self._entry_line(".", src.path, st, follow=True))
+                continue
+            for rel in self.entries(src):
+                path = self.root / rel
+                h.update(self._entry_line(rel, path, os.lstat(path)))
+        return "sha256:" + h.hexdigest()
+
+    def _entry_line(self, rel: str, path: Path, st: os.stat_result, follow: bool = False) -> bytes:
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            what = self.file_digest(str(path.relative_to(self.root)) if follow else rel, path)
+        elif stat.S_ISLNK(mode):
+            what = os.readlink(path)
+        else:
+            what = ""
+        return f"{rel}\0{stat.S_IFMT(mode):o}\0{stat.S_IMODE(mode):o}\0{what}\n".encode(
+            "utf-8", "surrogateescape")
+
+
+def _looks_like_tar(data: bytes) -> bool:
+    if data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" \
+            or data[:4] == b"\x28\xb5\x2f\xfd":
+        return True
+    return data[_TAR_MAGIC_OFFSET:_TAR_MAGIC_OFFSET + 5] == b"ustar"

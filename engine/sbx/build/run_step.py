@@ -1,0 +1,106 @@
+"""RUN: a temporary container from the previous step's image, its output streamed, its
+filesystem changes (the overlay upper dir) turned into a layer tar, then removed.
+
+The container uses the host network by default (``--network none`` gives it loopback
+only), runs as the image's USER in its WORKDIR with the image's ENV plus the build args
+in scope.  The mount points sbx adds when the image lacks them (``/etc/hosts``,
+``/etc/hostname``, ``/etc/resolv.conf``, ``/dev``, ``/proc``, ``/sys``) are dropped from
+the diff, as Docker drops them.  Whatever happens (a failing command, Ctrl+C), the
+container is removed before this returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sbx.build.rootview import RootView
+from sbx.errors import BuildError, SbxError
+
+MOUNT_POINT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+MOUNT_POINT_DIRS = ("dev", "proc", "sys", "etc")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The container's id and, if the command changed files, the layer tar it left."""
+
+    container_id: str
+    layer_tar: Path | None
+
+
+def _is_empty_dir(path: Path) -> bool:
+    try:
+        return not any(os.scandir(path))
+    except OSError:
+        return False
+
+
+def drop_mount_points(upper: Path, view: RootView) -> None:
+    """Remove the empty mount-point files and dirs the runtime created in ``upper``."""
+    for rel in MOUNT_POINT_FILES:
+        p = upper / rel
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0 and not view.exists("/" + rel):
+            p.unlink()
+    for rel in MOUNT_POINT_DIRS:
+        p = upper / rel
+        if p.is_dir() and not p.is_symlink() and _is_empty_dir(p) and not view.exists("/" + rel):
+            with contextlib.suppress(OSError):
+                p.rmdir()
+
+
+def run_container(engine: object, image_id: str, argv: list[str], *, env: list[str],
+                  workdir: str, user: str, network: str, view: RootView, scratch: Path,
+                  on_start: Callable[[str], None], on_output: Callable[[bytes], None]) -> RunResult:
+    """Run ``argv`` in a container of ``image_id``; raises ``BuildError`` on non-zero exit."""
+    from sbx.layers import diff
+    from sbx.runtime.spec import RunOptions
+
+    opts = RunOptions(command=tuple(argv), entrypoint="", env=tuple(env),
+                      workdir=workdir or "/", user=user or None, network=network)
+    rec = engine.create(image_id, opts)  # type: ignore[attr-defined]
+    cid = rec.id
+    tar_path: Path | None = None
+    try:
+        on_start(cid)
+        read_fd, write_fd = os.pipe()
+        try:
+            started = engine.start(cid, attached=True,  # type: ignore[attr-defined]
+                                   output_fds=(write_fd, write_fd))
+        finally:
+            os.close(write_fd)
+        try:
+            while True:
+                chunk = os.read(read_fd, 65536)
+                if not chunk:
+                    break
+                on_output(chunk)
+        finally:
+            os.close(read_fd)
+        code = started.wait_exit()
+        if code != 0:
+            raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
+        upper = engine.containers.files(cid).upper  # type: ignore[attr-defined]
+        drop_mount_points(upper, view)
+        if not _is_empty_dir(upper):
+            scratch.mkdir(parents=True, exist_ok=True)
+            tar_path = scratch / f"build-run-{cid[:12]}.tar"
+            with open(tar_path, "wb") as out:
+                diff(upper, out)
+        return RunResult(cid, tar_path)
+    except BaseException:
+        if tar_path is not None:
+            with contextlib.suppress(OSError):
+                tar_path.unlink()
+        raise
+    finally:
+        with contextlib.suppress(SbxError):
+            engine.remove(cid, force=True)  # type: ignore[attr-defined]
