@@ -41,7 +41,10 @@ def _is_empty_dir(path: Path) -> bool:
 
 
 def drop_mount_points(upper: Path, view: RootView) -> None:
-    """Remove the empty mount-point files and dirs the runtime created in ``upper``."""
+    """Remove the empty mount-point files and dirs the runtime created in ``upper``, and
+    the directories copied up only to hold them (same owner and mode as below)."""
+    from sbx.layers.whiteouts import is_overlay_opaque
+
     for rel in MOUNT_POINT_FILES:
         p = upper / rel
         try:
@@ -52,7 +55,15 @@ def drop_mount_points(upper: Path, view: RootView) -> None:
             p.unlink()
     for rel in MOUNT_POINT_DIRS:
         p = upper / rel
-        if p.is_dir() and not p.is_symlink() and _is_empty_dir(p) and not view.exists("/" + rel):
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or not _is_empty_dir(p) or is_overlay_opaque(p):
+            continue
+        _, _, below = view.resolve("/" + rel, follow=False)
+        if below is None or (stat.S_ISDIR(below.st_mode) and below.st_mode == st.st_mode
+                             and (below.st_uid, below.st_gid) == (st.st_uid, st.st_gid)):
             with contextlib.suppress(OSError):
                 p.rmdir()
 
