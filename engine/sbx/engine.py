@@ -157,7 +157,7 @@ class Engine:
         plan = launcher.build_plan(self.containers, rec, self.layout.layers,
                                    list(self.images.layer_paths(img)), mounts)
         return launcher.launch(self.containers, rec, plan, self._cgroup(rec.id),
-                               attached=attached, join_netns=join)
+                               attached=attached, join_netns=join, output_fds=output_fds)
 
     def _host_mounts(self, rec: ContainerRecord) -> tuple:
         out = []
@@ -170,10 +170,10 @@ class Engine:
         return tuple(out)
 
     def run(self, image: str, opts: RunOptions, *, name: str | None = None,
-            attached: bool = False) -> Any:
+            attached: bool = False, output_fds: tuple[int, int] = (1, 2)) -> Any:
         rec = self.create(image, opts, name=name)
         try:
-            return self.start(rec.id, attached=attached)
+            return self.start(rec.id, attached=attached, output_fds=output_fds)
         except SbxError:
             if opts.auto_remove:
                 self._remove_quietly(rec.id)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,19 +120,18 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
         plan = replace(plan, console=os.ttyname(slave))
     job = monitor.MonitorJob(rec, plan, attached, status_w, master, slave, join_netns,
                              output_fds)
-    pid = os.fork()
-    if pid == 0:  # intermediate
-        try:
-            os.close(status_r)
-            os.setsid()
-            if os.fork() == 0:
-                monitor.main(job, store, cgroup)
-        finally:
-            os._exit(0)
-    os.close(status_w)
-    if slave >= 0:
-        os.close(slave)
-    os.waitpid(pid, 0)
+    try:
+        if threading.active_count() > 1:
+            # Never fork a threaded process into namespaces: the fork server does it.
+            from sbx.runtime.forkserver import ForkServer
+
+            ForkServer.get().spawn(job, str(store.layout.root), str(store.layout.runroot))
+        else:
+            _spawn_here(job, store, cgroup, status_r)
+    finally:
+        os.close(status_w)
+        if slave >= 0:
+            os.close(slave)
     msg = _Lines(status_r).next()
     if msg is None:
         os.close(status_r)
@@ -144,6 +144,20 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
         os.close(status_r)
         status_r = -1
     return Started(rec, int(msg["pid"]), ports, status_r, master)
+
+
+def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, status_r: int) -> None:
+    """Fork the intermediate, which forks the monitor and exits (the ladder's first rungs)."""
+    pid = os.fork()
+    if pid == 0:  # intermediate
+        try:
+            os.close(status_r)
+            os.setsid()
+            if os.fork() == 0:
+                monitor.main(job, store, cgroup)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _setup_error(msg: dict) -> SbxError:

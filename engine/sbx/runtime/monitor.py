@@ -175,7 +175,8 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         pid=pid, outs=outs, stdin_w=stdin_w, attached=job.attached, pty_master=job.pty_master,
         listeners=[(s.fileno(), hp.container_port) for s, hp in listeners],
         log_path=str(files.log), status_fd=job.status_fd if job.attached else -1,
-        cid=rec.id, root=str(store.layout.root), runroot=str(store.layout.runroot))
+        cid=rec.id, root=str(store.layout.root), runroot=str(store.layout.runroot),
+        out_fd=job.output_fds[0], err_fd=job.output_fds[1])
     if not job.attached:
         os.close(job.status_fd)
         # Idle detached containers are the ones that last: trade this fat fork (the whole

@@ -25,11 +25,12 @@ class LoopState:
     """What the loop needs, as plain data (it crosses an exec as JSON)."""
 
     __slots__ = ("pid", "outs", "stdin_w", "attached", "pty_master", "listeners", "log_path",
-                 "status_fd", "cid", "root", "runroot")
+                 "status_fd", "cid", "root", "runroot", "out_fd", "err_fd")
 
     def __init__(self, *, pid: int, outs: dict[int, str], stdin_w: int, attached: bool,
                  pty_master: int, listeners: list[tuple[int, int]], log_path: str,
-                 status_fd: int, cid: str, root: str, runroot: str) -> None:
+                 status_fd: int, cid: str, root: str, runroot: str,
+                 out_fd: int = 1, err_fd: int = 2) -> None:
         self.pid = pid
         self.outs = outs
         self.stdin_w = stdin_w
@@ -41,13 +42,16 @@ class LoopState:
         self.cid = cid
         self.root = root
         self.runroot = runroot
+        self.out_fd = out_fd                # (attached) where the container's output goes
+        self.err_fd = err_fd
 
     def to_argv(self) -> list[str]:
         """Plain words (no ``json`` needed on the other side of the exec)."""
         return [str(self.pid), ",".join(f"{fd}:{s}" for fd, s in self.outs.items()),
                 str(self.stdin_w), "1" if self.attached else "0", str(self.pty_master),
                 ",".join(f"{fd}:{port}" for fd, port in self.listeners), self.log_path,
-                str(self.status_fd), self.cid, self.root, self.runroot]
+                str(self.status_fd), self.cid, self.root, self.runroot, str(self.out_fd),
+                str(self.err_fd)]
 
     @classmethod
     def from_argv(cls, a: list[str]) -> LoopState:
@@ -57,7 +61,8 @@ class LoopState:
         return cls(pid=int(a[0]), outs=dict(pairs(a[1])), stdin_w=int(a[2]),
                    attached=a[3] == "1", pty_master=int(a[4]),
                    listeners=[(fd, int(p)) for fd, p in pairs(a[5])], log_path=a[6],
-                   status_fd=int(a[7]), cid=a[8], root=a[9], runroot=a[10])
+                   status_fd=int(a[7]), cid=a[8], root=a[9], runroot=a[10],
+                   out_fd=int(a[11]), err_fd=int(a[12]))
 
 
 def exec_lean(state: LoopState, listeners: list[socket.socket]) -> None:
@@ -164,7 +169,7 @@ def loop(state: LoopState, listeners: list[socket.socket]) -> int:
                     continue
                 writer.write(key.data[1], data)
                 if state.attached:
-                    _write_all(1 if key.data[1] == "stdout" else 2, data)
+                    _write_all(state.out_fd if key.data[1] == "stdout" else state.err_fd, data)
             elif kind == "in":
                 try:
                     data = os.read(0, 65536)

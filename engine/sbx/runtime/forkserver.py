@@ -1,0 +1,169 @@
+"""A fork server for callers that have threads (a pytest process under xdist, a plugin
+with a watchdog thread...).
+
+Forking a multi-threaded process and then unsharing namespaces is unsafe (locks held by
+other threads, and ``unshare(CLONE_NEWUSER)`` refuses outright).  So when the caller has
+more than one thread, the launch ladder's first fork happens in this helper instead: a
+fresh, single-threaded interpreter started once per caller process, which loads the
+runtime, then for each request receives the monitor's job (JSON) and its file
+descriptors (SCM_RIGHTS) over a socketpair, does the intermediate fork exactly as the
+launcher would, and answers ``ok``.  Everything after that (the monitor, its report on
+the status pipe) is unchanged, so the caller reads the same messages either way.
+
+    caller (threaded)                     fork server (single-threaded)
+    socketpair + Popen(helper) ─────────► import runtime; wait
+    sendmsg(job JSON, [status_w, pty, out, err, in]) ─► intermediate fork -> monitor
+                                          waitpid(intermediate)
+    recv "ok" ◄────────────────────────── close its copies of the fds
+    read status pipe (started / error) ◄── (from the monitor, as without the server)
+
+The server exits when its socket closes (its caller exited)."""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from sbx.errors import ContainerSetupError
+
+_MAX_FDS = 8
+
+
+class ForkServer:
+    """The caller's side; one per process, started on first use."""
+
+    _instance: ForkServer | None = None
+    _guard = threading.Lock()
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sock: socket.socket | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.owner = os.getpid()
+
+    @classmethod
+    def get(cls) -> ForkServer:
+        with cls._guard:
+            if cls._instance is None or cls._instance.owner != os.getpid():
+                cls._instance = cls()
+            return cls._instance
+
+    def _ensure(self) -> socket.socket:
+        if self.sock is not None and self.proc is not None and self.proc.poll() is None:
+            return self.sock
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from sbx.runtime.forkserver import serve; serve(int(sys.argv[2]))")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent, str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
+        theirs.close()
+        self.sock = ours
+        return ours
+
+    def spawn(self, job: Any, root: str, runroot: str) -> None:
+        """Have the server fork the intermediate (and so the monitor) for ``job``."""
+        fds = [job.status_fd, job.pty_master, job.pty_slave]
+        if job.attached:
+            fds += [job.output_fds[0], job.output_fds[1], 0]
+        payload = json.dumps({
+            "root": root, "runroot": runroot, "attached": job.attached,
+            "join_netns": job.join_netns, "record": _record_json(job.record),
+            "plan": asdict(job.plan), "fd_used": [fd >= 0 for fd in fds],
+        }).encode()
+        sent = [fd for fd in fds if fd >= 0]
+        with self.lock:
+            sock = self._ensure()
+            sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", sent))])
+            answer = sock.recv(65536)
+        if answer != b"ok":
+            raise ContainerSetupError("fork server", 0, "",
+                                      answer.decode(errors="replace") or "the fork server exited")
+
+
+def _record_json(rec: Any) -> dict[str, Any]:
+    return {"id": rec.id, "name": rec.name, "created": rec.created,
+            "spec": rec.spec.to_json(), "state": rec.state.to_json()}
+
+
+def serve(fd: int) -> None:
+    """The server's loop (a fresh interpreter, single-threaded)."""
+    from pathlib import Path
+
+    from sbx.cgroups import detect_mode, open_manager
+    from sbx.layout import Layout
+    from sbx.runtime import monitor
+    from sbx.runtime.records import ContainerRecord, ContainerStore
+    from sbx.runtime.rootfs import RootfsPlan
+    from sbx.runtime.spec import ContainerSpec, Mount
+    from sbx.runtime.state import ContainerState
+
+    sock = socket.socket(fileno=fd)
+    with open("/proc/self/mountinfo") as f:
+        mountinfo = f.read()
+    mode = detect_mode(mountinfo)
+    while True:
+        try:
+            msg, anc, _flags, _addr = sock.recvmsg(1 << 20, socket.CMSG_SPACE(_MAX_FDS * 4))
+        except InterruptedError:
+            continue
+        if not msg:
+            os._exit(0)
+        received: list[int] = []
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                arr = array.array("i")
+                arr.frombytes(data[: len(data) - len(data) % arr.itemsize])
+                received.extend(arr)
+        try:
+            req = json.loads(msg)
+            it = iter(received)
+            slots = [next(it) if used else -1 for used in req["fd_used"]]
+            status_w, master, slave = slots[:3]
+            r = req["record"]
+            rec = ContainerRecord(r["id"], r["name"], r["created"],
+                                  ContainerSpec.from_json(r["spec"]),
+                                  ContainerState.from_json(r["state"]))
+            p = dict(req["plan"])
+            p["mounts"] = tuple(Mount(**m) for m in p["mounts"])
+            p["lower"] = tuple(p["lower"])
+            p["etc_files"] = tuple(tuple(x) for x in p["etc_files"])
+            plan = RootfsPlan(**p)
+            output_fds = (slots[3], slots[4]) if req["attached"] else (1, 2)
+            job = monitor.MonitorJob(rec, plan, req["attached"], status_w, master, slave,
+                                     req["join_netns"], output_fds)
+            store = ContainerStore(Layout(Path(req["root"]), Path(req["runroot"])))
+            cgroup = open_manager(f"sbx/{rec.id}", mountinfo=mountinfo, mode=mode)
+            pid = os.fork()
+            if pid == 0:  # the intermediate, as in launcher.launch
+                try:
+                    sock.close()
+                    os.setsid()
+                    if req["attached"] and slots[5] >= 0:
+                        os.dup2(slots[5], 0)
+                    if os.fork() == 0:
+                        monitor.main(job, store, cgroup)
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+            answer = b"ok"
+        except Exception as e:  # noqa: BLE001 - the caller gets the reason
+            answer = f"fork server: {type(e).__name__}: {e}".encode()
+        finally:
+            for f in received:
+                try:
+                    os.close(f)
+                except OSError:
+                    pass
+        sock.send(answer)
+
+
+
