@@ -92,13 +92,13 @@ class RootView:
         return (image_path, found[0], found[1]) if found else (image_path, None, None)
 
     def is_dir(self, path: str) -> bool:
-        if posixpath.normpath("/" + path) == "/":
+        if posixpath.normpath("/" + path.lstrip("/")) == "/":
             return True
         _, _, st = self.resolve(path)
         return st is not None and stat.S_ISDIR(st.st_mode)
 
     def exists(self, path: str) -> bool:
-        return posixpath.normpath("/" + path) == "/" or self.resolve(path)[2] is not None
+        return posixpath.normpath("/" + path.lstrip("/")) == "/" or self.resolve(path)[2] is not None
 
     def read(self, path: str, limit: int = 1 << 20) -> bytes | None:
         _, host, st = self.resolve(path)
