@@ -20,9 +20,10 @@ class SbxError(Exception):
         self.hint = hint
 
     def one_line(self) -> str:
-        text = self.message.replace("\n", " ").strip()
+        text = " ".join(self.message.split())
         if self.hint:
-            text = f"{text} ({self.hint})"
+            hint = " ".join(self.hint.split("\n\n", 1)[0].split())  # no usage blocks
+            text = f"{text} ({hint})"
         return text
 
 

@@ -129,6 +129,7 @@ def run_options(p: Parsed) -> Any:
 
 
 def _create(engine: Any, p: Parsed) -> Any:
+    engine.require_root()
     image = p.args[0]
     opts = run_options(p)
     if p.opts["pull"] not in ("always", "missing", "never"):
