@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 import sbx
 
 pytestmark = pytest.mark.integration
