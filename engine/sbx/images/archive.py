@@ -435,7 +435,12 @@ def save_to_path(store: Store, names: list[str], path: Path) -> list[ImageRecord
     path = Path(path)
     tmp = path.with_name(f".{path.name}.sbx-{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")  # noqa: SIM115 - closed right below
+        except OSError as exc:
+            raise InvalidArgument(f"cannot write the archive {path}: {exc.strerror}",
+                                  hint="check that the directory exists and is writable") from None
+        with f:
             recs = save(store, names, f)
         os.replace(tmp, path)
     except BaseException:

@@ -28,6 +28,7 @@ from sbx.layers import whiteouts as wh
 from sbx.layers.safety import Policy, apply_passes, unsafe, xattrs_of
 from sbx.layers.streams import Compression, LayerStream, open_layer_stream
 from sbx.layers.whiteouts import WhiteoutMode
+from sbx.layers.writer import Writer
 from sbx.oci.digest import Digest
 
 log = logging.getLogger("sbx.layers")
@@ -120,6 +121,9 @@ class _Extractor:
         self._dirs: dict[str, _DirAttrs] = {}  # directory attributes applied at the end
         self._seen: set[str] = set()           # names extracted, with their ancestors
         self._opaque: list[str] = []           # APPLY mode: directories to empty at the end
+        self._created: set[str] = set()        # names this run wrote (maybe since removed)
+        self._was_empty = not any(os.scandir(dest))
+        self.writer = Writer(str(dest), owner=preserve_owner)
         self.content_size = 0
 
     # -- driver ------------------------------------------------------------------
@@ -167,8 +171,21 @@ class _Extractor:
             if m.name == ".":
                 self._mark_seen(m.name)
                 return  # the root exists; its attributes are applied at the end
-        tar.extract(m, str(self.dest), set_attrs=not m.isdir(), numeric_owner=True,
-                    filter=self._base_filter)
+        if m.issparse():  # rare: let tarfile rebuild the holes, behind its own filter too
+            self._was_empty = False  # tarfile may create parents we do not track
+            tar.extract(m, str(self.dest), set_attrs=True, numeric_owner=True,
+                        filter=self._base_filter)
+        else:
+            parent = m.name.rpartition("/")[0]
+            if parent and parent not in self._real_dirs:
+                made = self.writer.make_parents(m.name)
+                self._real_dirs.add(parent)
+                self._created.update(made)
+            if m.isdir():
+                self.writer.mkdir(m)
+            else:
+                self.writer.write(tar, m)
+        self._created.add(m.name)
         if m.isdir():
             self._real_dirs.add(m.name)
         elif m.isreg():
@@ -220,6 +237,8 @@ class _Extractor:
         """A later entry replaces an earlier one; directories merge with directories."""
         if name == ".":
             return
+        if self._was_empty and name not in self._created:
+            return  # this run never wrote there and the tree started empty: nothing to clear
         path = os.path.join(self.dest, name)
         try:
             st = os.lstat(path)
@@ -265,7 +284,8 @@ class _Extractor:
                     os.unlink(path)
             return
         self._clear_target(target, False)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._created.update(self.writer.make_parents(target))
+        self._created.add(target)
         try:
             wh.make_overlay_whiteout(Path(path))
         except PermissionError as exc:
@@ -280,7 +300,8 @@ class _Extractor:
             self._opaque.append(directory)
             self._mark_seen(directory)
             return
-        os.makedirs(path, exist_ok=True)
+        if directory != ".":
+            self._created.update(self.writer.make_parents(directory + "/x"))
         self._real_dirs.add(directory)
         try:
             wh.mark_overlay_opaque(Path(path))
