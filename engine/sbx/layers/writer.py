@@ -48,7 +48,14 @@ class Writer:
         self.owner = owner and os.geteuid() == 0
 
     def path(self, name: str) -> str:
-        return self.dest if name == "." else f"{self.dest}/{name}"
+        """``dest/name``; a name that is not a clean relative path is refused (a backstop:
+        the safety passes already normalised it)."""
+        if name == ".":
+            return self.dest
+        if name.startswith("/") or name == ".." or name.startswith("../") or "/../" in name \
+                or name.endswith("/..") or "\x00" in name:
+            raise unsafe(name, "the path leaves the layer root")
+        return f"{self.dest}/{name}"
 
     def make_parents(self, name: str) -> list[str]:
         """Create the missing ancestors of ``name`` (0755, like tar); returns those created."""
