@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,9 +114,4 @@ class BuildCache:
                     reclaimed += path.stat().st_size
                     path.unlink()
                     entries += 1
-        with contextlib.suppress(OSError):
-            if self.layout.build_cache.is_dir():
-                for leftover in self.layout.build_cache.iterdir():
-                    if leftover.is_dir() and leftover.name not in ("steps", "builds"):
-                        shutil.rmtree(leftover, ignore_errors=True)
         return PruneResult(entries, reclaimed)

@@ -153,8 +153,9 @@ class LayerTar:
 
     def entry(self, path: str, e: Entry, *, chmod: int | None, keep_owner: bool) -> None:
         owner = self.owner or Owner(0, 0)
-        if e.data is not None:
-            ti = self._info(path, tarfile.REGTYPE, chmod if chmod is not None else 0o644,
+        if e.data is not None:  # heredocs (0644) and downloads (their file's mode, 0600)
+            mode = stat.S_IMODE(e.st.st_mode) if e.st is not None else 0o644
+            ti = self._info(path, tarfile.REGTYPE, chmod if chmod is not None else mode,
                             owner.uid, owner.gid, 0)
             ti.size = len(e.data)
             self.tar.addfile(ti, io.BytesIO(e.data))

@@ -147,6 +147,7 @@ def _download(builder: object, url: str, where: str, items: list[Item]) -> str:
         raise BuildError(f"{where}: ADD {url}: download failed: {err}") from None
     os.chmod(target, 0o600)
     data = target.read_bytes()
+    st = os.stat(target)
     target.unlink(missing_ok=True)
-    items.append(Item(name, False, (Entry("", data=data),)))
+    items.append(Item(name, False, (Entry("", st=st, data=data),)))
     return "sha256:" + h.hexdigest()
