@@ -21,6 +21,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO, TypeVar
 
 from sbx.build import cache as cachemod
 from sbx.build import config_steps, copying
@@ -30,8 +31,10 @@ from sbx.build.options import PROXY_ARGS, BuildOptions, BuildResult, Progress
 from sbx.build.rootview import RootView
 from sbx.errors import BuildError, DockerfileError, SbxError
 from sbx.oci.digest import Digest
-from sbx.oci.image import History, Image
+from sbx.oci.image import History, Image, ImageConfig
 from sbx.oci.manifest import Platform
+
+_I = TypeVar("_I", bound=df.Instruction)
 
 
 def now_rfc3339() -> str:
@@ -161,7 +164,7 @@ class Builder:
     def _meta_args(self) -> dict[str, str]:
         meta: dict[str, str] = {}
         for arg in self.file.args_before_from:
-            expanded = self.file.expand(arg, meta)
+            expanded = self._expand(arg, meta)
             for a in expanded.args:
                 self.used_args.add(a.key)
                 if a.key in self.build_args:
@@ -173,7 +176,7 @@ class Builder:
     # -- FROM ---------------------------------------------------------------------------
     def _from(self, stage: df.Stage, meta: dict[str, str]) -> StageState:
         self._header(stage.header.original)
-        base = self.file.expand(stage.header, meta).base
+        base = self._expand(stage.header, meta).base
         named = {s.name: s.index for s in self.file.stages[: stage.index] if s.name}
         if base.lower() in named:
             prev = self.results[named[base.lower()]]
@@ -211,7 +214,7 @@ class Builder:
         canonical = str(Reference.parse(name)) if how == "tag" else str(record.id)
         return str(record.id), record.image, how, canonical
 
-    def _pull(self, name: str, line: int) -> object:
+    def _pull(self, name: str, line: int) -> Any:
         try:
             from sbx.images.pull import pull
 
@@ -256,6 +259,9 @@ class Builder:
         handler = _HANDLERS.get(type(instr).__name__, Builder._metadata)
         handler(self, st, instr)
 
+    def _expand(self, instr: _I, env: dict[str, str]) -> _I:
+        return instr.expand(env, escape=self.file.escape, path=self.file.path)
+
     def _where(self, instr: df.Instruction) -> str:
         return f"{self.file.path}:{instr.line}"
 
@@ -296,7 +302,7 @@ class Builder:
         self._line(f" ---> {record.short_id}", cached_form=False)
         self.transcript.lines.extend([" ---> Using cache", f" ---> {record.short_id}"])
 
-    def _new_image(self, st: StageState, config: object, created_by: str, *,
+    def _new_image(self, st: StageState, config: ImageConfig, created_by: str, *,
                    layer: Digest | None = None) -> Image:
         created = now_rfc3339()
         hist = History(created=created, created_by=created_by, empty_layer=layer is None)
@@ -308,7 +314,7 @@ class Builder:
 
     # -- handlers -----------------------------------------------------------------------
     def _metadata(self, st: StageState, instr: df.Instruction) -> None:
-        expanded = self.file.expand(instr, st.env())
+        expanded = self._expand(instr, st.env())
         key = cachemod.step_key(st.parent, expanded.canonical())
         if self._lookup(st, key):
             self._after_metadata(st, expanded)
@@ -326,7 +332,7 @@ class Builder:
             st.cmd_set = True
 
     def _arg(self, st: StageState, instr: df.Arg) -> None:
-        expanded = self.file.expand(instr, st.env())
+        expanded = self._expand(instr, st.env())
         for a in expanded.args:
             self.used_args.add(a.key)
             if a.key in self.build_args:
@@ -383,18 +389,18 @@ class Builder:
         self._commit(st, image, key, pseudo_container=False)
 
     @staticmethod
-    def _run_argv(instr: df.Run, config: object) -> tuple[str, ...]:
+    def _run_argv(instr: df.Run, config: ImageConfig) -> tuple[str, ...]:
         if instr.command.exec_form or not instr.heredocs:
-            return config_steps.argv_of(instr.command, config)  # type: ignore[arg-type]
+            return config_steps.argv_of(instr.command, config)
         text = instr.command.args[0]
-        shell = config_steps.shell_of(config)  # type: ignore[arg-type]
+        shell = config_steps.shell_of(config)
         if len(instr.heredocs) == 1 and text.strip().startswith("<<") and " " not in text.strip():
             return (*shell, instr.heredocs[0].data)  # RUN <<EOF: the body is the script
         body = "".join(d.content + d.name + "\n" for d in instr.heredocs)
         return (*shell, f"{text}\n{body}")
 
     def _workdir(self, st: StageState, instr: df.Workdir) -> None:
-        expanded = self.file.expand(instr, st.env())
+        expanded = self._expand(instr, st.env())
         path = config_steps.workdir_path(expanded.path, st.image.config)
         key = cachemod.step_key(st.parent, expanded.canonical() + "\0" + path)
         if self._lookup(st, key):
@@ -408,7 +414,7 @@ class Builder:
         image = self._new_image(st, config, config_steps.created_by(expanded, config), layer=layer)
         self._commit(st, image, key, pseudo_container=True)
 
-    def _layer(self, write: Callable[[object], None]) -> Digest:
+    def _layer(self, write: Callable[[BinaryIO], None]) -> Digest:
         scratch = self.engine.layout.tmp  # type: ignore[attr-defined]
         scratch.mkdir(parents=True, exist_ok=True)
         path = scratch / f"build-layer-{os.getpid()}-{secrets.token_hex(4)}.tar"
@@ -423,7 +429,7 @@ class Builder:
     def _copy(self, st: StageState, instr: df.Copy | df.Add) -> None:
         from sbx.build.sources import collect
 
-        expanded = self.file.expand(instr, st.env())
+        expanded = self._expand(instr, st.env())
         what = instr.keyword
         if getattr(expanded, "parents", False) or expanded.excludes:
             raise BuildError(f"{self._where(instr)}: {what} --parents and --exclude are not supported yet")
@@ -446,8 +452,8 @@ class Builder:
         self._commit(st, image, key, pseudo_container=False)
 
 
-def _workdir_layer(out: object, view: RootView, path: str) -> None:
-    layer = copying.LayerTar(out, view, None)  # type: ignore[arg-type]
+def _workdir_layer(out: BinaryIO, view: RootView, path: str) -> None:
+    layer = copying.LayerTar(out, view, None)
     try:
         layer.parents(path + "/x")
     finally:
