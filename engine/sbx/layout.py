@@ -102,3 +102,9 @@ class Layout:
     def build_cache_builds(self) -> Path:
         """Whole-build records for the fast cache-hit path: ``build-cache/builds/<key>.json``."""
         return self.build_cache / "builds"
+
+    @property
+    def sandbox(self) -> Path:
+        """The pytest plugin's files: ``sandbox/{locks,runs/<run id>,kept}`` (shared session
+        containers of xdist runs, image locks, containers kept for debugging)."""
+        return self.root / "sandbox"
