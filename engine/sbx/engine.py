@@ -300,6 +300,13 @@ class Engine:
                                hint=f"start it first: sbx start {rec.name}")
         return execute.start(rec, es, self._cgroup(rec.id).procs_files())
 
+    def prune_build_cache(self) -> Any:
+        """Drop every build cache entry (``sbx builder prune``); returns ``PruneResult``
+        (``entries``, ``reclaimed`` bytes)."""
+        from sbx.build.cache import BuildCache
+
+        return BuildCache(self.layout).prune()
+
     def prune_containers(self) -> PruneReport:
         removed, size = [], 0
         for rec in self.containers.all():
