@@ -131,7 +131,7 @@ class Puller:
             client, ref, top.body, top.media_type, top.digest, platform)
         manifest = Manifest.from_json(manifest_body, media_type)
         progress.message(f"{reference}: Pulling from {ref.path}")
-        raw_config = self._fetch_config(client, ref, manifest.config)
+        raw_config = self._fetch_config(client, ref, manifest.config, created_blobs)
         image = Image.from_json(raw_config)
         if len(image.diff_ids) != len(manifest.layers):
             raise InvalidArgument(f"{ref.familiar}: the manifest lists {len(manifest.layers)} "
@@ -190,15 +190,20 @@ class Puller:
             raise InvalidArgument(f"{ref.familiar}: nested image indexes are not supported")
         return got.digest, got.body, inner.media_type
 
-    def _fetch_config(self, client: RegistryClient, ref: Reference, desc: Descriptor) -> bytes:
+    def _fetch_config(self, client: RegistryClient, ref: Reference, desc: Descriptor,
+                      created_blobs: list[Digest]) -> bytes:
+        """The config blob, from the store or fetched once (per-blob lock) and stored."""
         if desc.size > MAX_CONFIG_BYTES:
             raise InvalidArgument(f"{ref.familiar}: image config of {desc.size} bytes is too large")
-        if self.store.has_blob(desc.digest):
-            with contextlib.suppress(Exception):
+        with named_lock(self.store.layout.lock_path(f"pull-{desc.digest.hex}")):
+            if self.store.has_blob(desc.digest):
                 return self.store.blobs.read(desc.digest)
-        buf = io.BytesIO()
-        client.fetch_blob(ref.path, desc.digest, buf, size=desc.size)
-        return buf.getvalue()
+            buf = io.BytesIO()
+            client.fetch_blob(ref.path, desc.digest, buf, size=desc.size)
+            raw = buf.getvalue()
+            self.store.put_blob(raw, desc.digest)
+            created_blobs.append(desc.digest)
+            return raw
 
     def _layer(self, client: RegistryClient, ref: Reference, desc: Descriptor, diff_id: Digest,
                progress: _Progress, created_blobs: list[Digest],
