@@ -201,9 +201,9 @@ def _attached_wait(engine: Any, started: Any) -> int:
         proc.signal_checked(pid, pstart, sig)
 
     if rec.spec.tty:
-        from sbx.cli.terminal import raw_terminal
+        from sbx.cli.terminal import raw_terminal, size_to_pipe
 
-        with raw_terminal(started.pty_master):
+        with raw_terminal(size_to_pipe(started.resize_fd)):
             return started.wait_exit()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)

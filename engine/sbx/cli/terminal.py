@@ -10,28 +10,39 @@ import signal
 import sys
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sbx.linux.consts import TIOCGWINSZ, TIOCSWINSZ
 
 
-def _copy_size(master: int) -> None:
+def _send_size(apply: Callable[[bytes], None]) -> None:
     try:
-        fcntl.ioctl(master, TIOCSWINSZ, fcntl.ioctl(sys.stdin.fileno(), TIOCGWINSZ, b"\0" * 8))
+        apply(fcntl.ioctl(sys.stdin.fileno(), TIOCGWINSZ, b"\0" * 8))
     except OSError:
         pass
 
 
+def size_to_pty(master: int) -> Callable[[bytes], None]:
+    """Apply window sizes to a pty master we hold (exec)."""
+    return lambda ws: fcntl.ioctl(master, TIOCSWINSZ, ws)
+
+
+def size_to_pipe(fd: int) -> Callable[[bytes], None]:
+    """Send window sizes to the monitor, which holds the container's pty (run -t)."""
+    return lambda ws: os.write(fd, ws) and None
+
+
 @contextmanager
-def raw_terminal(master: int) -> Iterator[None]:
+def raw_terminal(apply: Callable[[bytes], None]) -> Iterator[None]:
+    """Raw mode on this terminal; its size now and on every SIGWINCH goes to ``apply``."""
     fd = sys.stdin.fileno()
     saved = None
     if os.isatty(fd):
         saved = termios.tcgetattr(fd)
         tty.setraw(fd)
-        _copy_size(master)
-        signal.signal(signal.SIGWINCH, lambda *_: _copy_size(master))
+        _send_size(apply)
+        signal.signal(signal.SIGWINCH, lambda *_: _send_size(apply))
     try:
         yield
     finally:
@@ -42,7 +53,7 @@ def raw_terminal(master: int) -> Iterator[None]:
 
 def relay_pty(master: int, *, stdin: bool) -> None:
     """Copy the terminal to the pty and back until the pty closes (exec -t)."""
-    with raw_terminal(master):
+    with raw_terminal(size_to_pty(master)):
         fds = [master] + ([0] if stdin else [])
         while True:
             try:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from sbx.errors import CommandNotExecutable, CommandNotFound, ContainerSetupError, KernelError
-from sbx.linux import caps, proc, syscalls
+from sbx.linux import caps, proc, pty, syscalls
 from sbx.linux.consts import NS_FLAGS, TIOCSCTTY
 from sbx.runtime import process
 from sbx.runtime.envfile import merge_env
@@ -124,10 +125,12 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
     if not proc.is_alive(st.pid, st.pid_start):
         raise ContainerSetupError("open namespaces", 3, f"/proc/{st.pid}",
                                   "the container's init process is gone")
-    master = slave = -1
+    master = -1
+    tty_ours = tty_theirs = None
     pipes: dict[str, tuple[int, int]] = {}
     if es.tty:
-        master, slave = os.openpty()
+        # the pty is made inside the container (its devpts), and its master sent back here
+        tty_ours, tty_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     else:
         pipes = {"out": os.pipe(), "err": os.pipe()}
         if es.stdin_open:
@@ -145,14 +148,16 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
                 os.dup2(r if key == "in" else w, {"in": 0, "out": 1, "err": 2}[key])
                 os.close(r)
                 os.close(w)
-            _joiner(ns_fds, procs_files, err_w, slave, master, es, env,
+            _joiner(ns_fds, procs_files, err_w, tty_theirs, es, env,
                     es.workdir or spec.workdir, es.user if es.user is not None else spec.user,
                     spec)
         finally:
             os._exit(125)
     os.close(err_w)
-    if slave >= 0:
-        os.close(slave)
+    if tty_ours is not None and tty_theirs is not None:
+        tty_theirs.close()
+        master = pty.recv_fd(tty_ours)  # -1: the process failed first (reported below)
+        tty_ours.close()
     for key, (r, w) in pipes.items():
         os.close(r if key == "in" else w)
     for _, fd in ns_fds:
@@ -162,6 +167,8 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
         data += chunk
     os.close(err_r)
     if data:
+        if master >= 0:
+            os.close(master)
         os.waitpid(pid, 0)
         info = process.decode_report(data)
         code = int(info.get("code", 125))  # type: ignore[call-overload]
@@ -171,12 +178,16 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
             raise cls(f"OCI runtime exec failed: {detail}", hint="check the command and the container's PATH")
         raise ContainerSetupError(str(info.get("step")), int(info.get("errno", 0)),  # type: ignore[call-overload]
                                   str(info.get("path", "")), detail)
+    if es.tty and master < 0:
+        os.waitpid(pid, 0)
+        raise ContainerSetupError("open a pty in the container", 0, "/dev/ptmx",
+                                  "the process ended before its terminal was ready")
     return ExecProcess(pid, master, stdout=pipes["out"][0] if pipes else -1,
                        stderr=pipes["err"][0] if pipes else -1,
                        stdin=pipes["in"][1] if "in" in pipes else -1)
 
 
-def _joiner(ns_fds, procs_files, err_w, slave, master, es, env, workdir, user, spec):  # type: ignore[no-untyped-def]
+def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec):  # type: ignore[no-untyped-def]
     step = "join cgroup"
     try:
         for f in procs_files:
@@ -188,14 +199,17 @@ def _joiner(ns_fds, procs_files, err_w, slave, master, es, env, workdir, user, s
         child = os.fork()
         if child == 0:
             step = "prepare process"
-            if master >= 0:
-                os.close(master)
             os.setsid()
-            if slave >= 0:
+            if tty_sock is not None:
+                step = "open a pty in the container"
+                m, slave = pty.open_pty()
                 fcntl.ioctl(slave, TIOCSCTTY, 0)
                 for i in (0, 1, 2):
                     os.dup2(slave, i)
                 os.close(slave)
+                pty.send_fd(tty_sock, m)
+                os.close(m)
+                tty_sock.close()
             elif not es.stdin_open:
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
@@ -211,8 +225,8 @@ def _joiner(ns_fds, procs_files, err_w, slave, master, es, env, workdir, user, s
             process.reset_signals()
             process.execute(list(es.argv), process.with_home(env, ident.home), err_w)
         os.close(err_w)
-        if slave >= 0:
-            os.close(slave)
+        if tty_sock is not None:
+            tty_sock.close()
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
         os._exit(128 - code if code < 0 else code)

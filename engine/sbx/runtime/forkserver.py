@@ -71,7 +71,7 @@ class ForkServer:
 
     def spawn(self, job: Any, root: str, runroot: str) -> None:
         """Have the server fork the intermediate (and so the monitor) for ``job``."""
-        fds = [job.status_fd, job.pty_master, job.pty_slave]
+        fds = [job.status_fd, job.resize_fd]
         if job.attached:
             fds += [job.output_fds[0], job.output_fds[1], 0]
         payload = json.dumps({
@@ -127,7 +127,7 @@ def serve(fd: int) -> None:
             req = json.loads(msg)
             it = iter(received)
             slots = [next(it) if used else -1 for used in req["fd_used"]]
-            status_w, master, slave = slots[:3]
+            status_w, resize_r = slots[:2]
             r = req["record"]
             rec = ContainerRecord(r["id"], r["name"], r["created"],
                                   ContainerSpec.from_json(r["spec"]),
@@ -137,8 +137,8 @@ def serve(fd: int) -> None:
             p["lower"] = tuple(p["lower"])
             p["etc_files"] = tuple(tuple(x) for x in p["etc_files"])
             plan = RootfsPlan(**p)
-            output_fds = (slots[3], slots[4]) if req["attached"] else (1, 2)
-            job = monitor.MonitorJob(rec, plan, req["attached"], status_w, master, slave,
+            output_fds = (slots[2], slots[3]) if req["attached"] else (1, 2)
+            job = monitor.MonitorJob(rec, plan, req["attached"], status_w, resize_r,
                                      req["join_netns"], output_fds)
             store = ContainerStore(Layout(Path(req["root"]), Path(req["runroot"])))
             cgroup = open_manager(f"sbx/{rec.id}", mountinfo=mountinfo, mode=mode)
@@ -147,8 +147,8 @@ def serve(fd: int) -> None:
                 try:
                     sock.close()
                     os.setsid()
-                    if req["attached"] and slots[5] >= 0:
-                        os.dup2(slots[5], 0)
+                    if req["attached"] and slots[4] >= 0:
+                        os.dup2(slots[4], 0)
                     if os.fork() == 0:
                         monitor.main(job, store, cgroup)
                 finally:
@@ -158,9 +158,9 @@ def serve(fd: int) -> None:
         except Exception as e:  # noqa: BLE001 - the caller gets the reason
             answer = f"fork server: {type(e).__name__}: {e}".encode()
         finally:
-            for f in received:
+            for rfd in received:
                 try:
-                    os.close(f)
+                    os.close(rfd)
                 except OSError:
                     pass
         sock.send(answer)

@@ -12,10 +12,11 @@ import fcntl
 import os
 import signal
 from dataclasses import dataclass
+from typing import Any
 
 from sbx.errors import KernelError
-from sbx.linux import caps, syscalls
-from sbx.linux.consts import CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS, TIOCSCTTY
+from sbx.linux import caps, pty, syscalls
+from sbx.linux.consts import CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, TIOCSCTTY
 from sbx.runtime import process, rootfs
 from sbx.runtime.spec import ContainerSpec
 
@@ -25,7 +26,7 @@ class ChildJob:
     spec: ContainerSpec
     plan: rootfs.RootfsPlan
     stdio: tuple[int, int, int]
-    tty: bool
+    tty_sock: Any             # with -t: where the pty master goes (to the monitor), else None
     go_fd: int
     err_fd: int
 
@@ -51,8 +52,6 @@ def _setup(job: ChildJob) -> None:
     spec = job.spec
     rootfs.Step.current = "wait for monitor"
     os.setsid()
-    if job.tty:
-        fcntl.ioctl(job.stdio[0], TIOCSCTTY, 0)
     for i, fd in enumerate(job.stdio):
         if fd != i:
             os.dup2(fd, i)
@@ -63,6 +62,8 @@ def _setup(job: ChildJob) -> None:
     rootfs.Step.current = "sethostname"
     syscalls.sethostname(spec.hostname)
     rootfs.setup(job.plan)
+    if job.tty_sock is not None:
+        _terminal(job.tty_sock)
     rootfs.Step.current, rootfs.Step.path = "resolve user", spec.user
     ident = process.resolve_user(spec.user)
     env = process.with_home(list(spec.env), ident.home)
@@ -79,6 +80,23 @@ def _setup(job: ChildJob) -> None:
     if spec.init:
         _tiny_init(spec, env, job.err_fd)
     process.execute(list(spec.argv), env, job.err_fd)
+
+
+def _terminal(sock: Any) -> None:
+    """With -t: a pty from the container's own devpts (so ``tty`` names /dev/pts/N), made
+    the controlling terminal and stdio, bound on /dev/console; the master goes to the
+    monitor, which relays it."""
+    rootfs.Step.current, rootfs.Step.path = "open a pty", "/dev/ptmx"
+    master, slave = pty.open_pty()
+    fcntl.ioctl(slave, TIOCSCTTY, 0)
+    for i in (0, 1, 2):
+        os.dup2(slave, i)
+    rootfs.Step.current, rootfs.Step.path = "bind /dev/console", "/dev/console"
+    syscalls.mount(os.ttyname(slave), "/dev/console", None, MS_BIND)
+    os.close(slave)
+    pty.send_fd(sock, master)
+    os.close(master)
+    sock.close()
 
 
 def _caps(spec: ContainerSpec) -> tuple[str, ...]:

@@ -47,7 +47,7 @@ class Started:
     pid: int
     ports: tuple[HostPort, ...]
     status_fd: int            # still open when attached: read wait_exit() from it
-    pty_master: int = -1
+    resize_fd: int = -1       # (attached -t) write 8-byte window sizes here
 
     def wait_exit(self) -> int:
         """(attached) Block until the monitor reports the container's exit code."""
@@ -58,6 +58,8 @@ class Started:
                 return 255  # the monitor died without a word
             if msg.get("ev") == "exited":
                 os.close(self.status_fd)
+                _close(self.resize_fd)
+                self.resize_fd = -1
                 return int(msg.get("code", 255))
 
 
@@ -109,17 +111,17 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
     """Start the container's monitor; ``output_fds`` (attached only) receive its stdout
     and stderr instead of this process's fds 1 and 2."""
     status_r, status_w = os.pipe()
-    master = slave = -1
+    resize_r = resize_w = -1
     if rec.spec.tty:
-        master, slave = os.openpty()
-        os.set_inheritable(master, False)
-        if attached:
-            _copy_winsize(0, master)
         from dataclasses import replace
 
-        plan = replace(plan, console=os.ttyname(slave))
-    job = monitor.MonitorJob(rec, plan, attached, status_w, master, slave, join_netns,
-                             output_fds)
+        plan = replace(plan, console=True)
+        if attached:
+            resize_r, resize_w = os.pipe()
+            size = _winsize(0)
+            if size:
+                os.write(resize_w, size)
+    job = monitor.MonitorJob(rec, plan, attached, status_w, resize_r, join_netns, output_fds)
     try:
         if threading.active_count() > 1:
             # Never fork a threaded process into namespaces: the fork server does it.
@@ -130,20 +132,22 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
             _spawn_here(job, store, cgroup, status_r)
     finally:
         os.close(status_w)
-        if slave >= 0:
-            os.close(slave)
+        if resize_r >= 0:
+            os.close(resize_r)
     msg = _Lines(status_r).next()
     if msg is None:
         os.close(status_r)
+        _close(resize_w)
         raise ContainerSetupError("monitor", 0, "", "the container monitor exited before starting the container")
     if msg.get("ev") == "error":
         os.close(status_r)
+        _close(resize_w)
         raise _setup_error(msg)
     ports = tuple(HostPort(*p) for p in msg.get("ports", ()))
     if not attached:
         os.close(status_r)
         status_r = -1
-    return Started(rec, int(msg["pid"]), ports, status_r, master)
+    return Started(rec, int(msg["pid"]), ports, status_r, resize_w)
 
 
 def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, status_r: int) -> None:
@@ -171,13 +175,18 @@ def _setup_error(msg: dict) -> SbxError:
                                str(msg.get("path", "")), detail)
 
 
-def _copy_winsize(src: int, dst: int) -> None:
+def _winsize(fd: int) -> bytes:
+    """The terminal's size as the 8 bytes TIOCGWINSZ gives, or b"" if ``fd`` is no tty."""
     import fcntl
 
-    from sbx.linux.consts import TIOCGWINSZ, TIOCSWINSZ
+    from sbx.linux.consts import TIOCGWINSZ
 
     try:
-        ws = fcntl.ioctl(src, TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(dst, TIOCSWINSZ, ws)
+        return fcntl.ioctl(fd, TIOCGWINSZ, b"\0" * 8)
     except OSError:
-        pass
+        return b""
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        os.close(fd)

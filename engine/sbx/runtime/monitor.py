@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from sbx.errors import SbxError
-from sbx.linux import net, proc, syscalls
+from sbx.linux import net, proc, pty, syscalls
 from sbx.linux.consts import CLONE_NEWNET, CLONE_NEWPID, PR_SET_NAME
 from sbx.runtime import forwarder, init, monitor_loop, process
 from sbx.runtime.records import ContainerRecord, ContainerStore
@@ -31,8 +32,7 @@ class MonitorJob:
     plan: RootfsPlan
     attached: bool            # copy output to fds 1/2 (and fd 0 to the container with -i)
     status_fd: int            # messages to the launcher (JSON lines)
-    pty_master: int           # -1 without a tty
-    pty_slave: int
+    resize_fd: int            # (attached -t) window sizes from the launcher, 8 bytes each; -1
     join_netns: str           # /proc/<pid>/ns/net for --network container:X, else ""
     output_fds: tuple[int, int] = (1, 2)  # (attached) where stdout and stderr go
 
@@ -76,7 +76,7 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    keep = {job.status_fd, job.pty_master, job.pty_slave}
+    keep = {job.status_fd, job.resize_fd}
     if job.attached:
         keep |= {0, 1, 2, *job.output_fds}
     else:
@@ -105,10 +105,13 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         return 125
 
     # stdio of the container
-    if job.pty_master >= 0:
-        stdio = (job.pty_slave, job.pty_slave, job.pty_slave)
-        outs = {job.pty_master: "stdout"}
-        stdin_w = job.pty_master if (spec.stdin_open and job.attached) else -1
+    tty_ours = tty_theirs = None
+    if spec.tty:  # init opens the pty inside the container and sends us the master
+        tty_ours, tty_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        stdio = (devnull, devnull, devnull)
+        outs = {}
+        stdin_w = -1
     else:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -126,21 +129,21 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         os.close(go_w)
         os.close(err_r2)
         extra = tuple(fd for fd in job.output_fds if fd > 2) if job.attached else ()
-        for fd in (*outs, stdin_w, job.status_fd, *extra):
+        for fd in (*outs, stdin_w, job.status_fd, job.resize_fd, *extra):
             if fd >= 0 and fd not in stdio:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        init.main(init.ChildJob(spec, job.plan, stdio, job.pty_master >= 0, go_r, err_w2))
+        if tty_ours is not None:
+            tty_ours.close()
+        init.main(init.ChildJob(spec, job.plan, stdio, tty_theirs, go_r, err_w2))
         os._exit(125)
 
     for fd in set(stdio) | {go_r, err_w2}:
-        if fd != job.pty_slave or job.pty_master >= 0:
-            os.close(fd)
-    if job.pty_master < 0 and not spec.stdin_open and stdin_w >= 0:
-        os.close(stdin_w)
-        stdin_w = -1
+        os.close(fd)
+    if tty_theirs is not None:
+        tty_theirs.close()
     # The child builds its rootfs while we move it into its cgroup (on cgroup v1 the first
     # migration waits for an RCU grace period); it waits for "c" before it drops privileges
     # and execs, so nothing of the command runs outside the cgroup.
@@ -154,6 +157,15 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         os.close(go_w)
         _fail(store, rec, job, cg, step="join cgroup", detail=e.one_line(), code=125)
         return 125
+    master = -1  # with -t: the container's pty, sized before the command runs
+    if tty_ours is not None:
+        master = pty.recv_fd(tty_ours)  # -1 if init failed first: its report follows
+        tty_ours.close()
+        if master >= 0:
+            outs = {master: "stdout"}
+            stdin_w = master if (spec.stdin_open and job.attached) else -1
+        if master >= 0 and job.resize_fd >= 0:
+            _initial_size(job.resize_fd, master)
     os.write(go_w, b"c")
     os.close(go_w)
     report = _read_all(err_r2)
@@ -172,7 +184,8 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
     _send(job.status_fd, ev="started", pid=pid,
           ports=[[hp.container_port, hp.proto, hp.host_ip, hp.host_port] for hp in ports])
     lean = monitor_loop.LoopState(
-        pid=pid, outs=outs, stdin_w=stdin_w, attached=job.attached, pty_master=job.pty_master,
+        pid=pid, outs=outs, stdin_w=stdin_w, attached=job.attached, pty_master=master,
+        resize_fd=job.resize_fd,
         listeners=[(s.fileno(), hp.container_port) for s, hp in listeners],
         log_path=str(files.log), status_fd=job.status_fd if job.attached else -1,
         cid=rec.id, root=str(store.layout.root), runroot=str(store.layout.runroot),
@@ -214,6 +227,24 @@ def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) 
     except SbxError:
         pass
     _send(status_fd, ev="exited", code=code, oom=oom)
+
+
+def _initial_size(resize_fd: int, master: int) -> None:
+    import fcntl
+
+    from sbx.linux.consts import TIOCSWINSZ
+
+    os.set_blocking(resize_fd, False)
+    try:
+        data = os.read(resize_fd, 64)
+    except BlockingIOError:
+        data = b""
+    os.set_blocking(resize_fd, True)
+    if len(data) >= 8:
+        try:
+            fcntl.ioctl(master, TIOCSWINSZ, data[-8:])
+        except OSError:
+            pass
 
 
 def _resources(spec):  # type: ignore[no-untyped-def]

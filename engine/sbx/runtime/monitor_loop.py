@@ -18,6 +18,8 @@ import time
 
 from sbx.runtime import forwarder, logs
 
+TIOCSWINSZ = 0x5414
+
 READ = selectors.EVENT_READ
 
 
@@ -25,12 +27,12 @@ class LoopState:
     """What the loop needs, as plain data (it crosses an exec as JSON)."""
 
     __slots__ = ("pid", "outs", "stdin_w", "attached", "pty_master", "listeners", "log_path",
-                 "status_fd", "cid", "root", "runroot", "out_fd", "err_fd")
+                 "status_fd", "cid", "root", "runroot", "out_fd", "err_fd", "resize_fd")
 
     def __init__(self, *, pid: int, outs: dict[int, str], stdin_w: int, attached: bool,
                  pty_master: int, listeners: list[tuple[int, int]], log_path: str,
                  status_fd: int, cid: str, root: str, runroot: str,
-                 out_fd: int = 1, err_fd: int = 2) -> None:
+                 out_fd: int = 1, err_fd: int = 2, resize_fd: int = -1) -> None:
         self.pid = pid
         self.outs = outs
         self.stdin_w = stdin_w
@@ -44,6 +46,7 @@ class LoopState:
         self.runroot = runroot
         self.out_fd = out_fd                # (attached) where the container's output goes
         self.err_fd = err_fd
+        self.resize_fd = resize_fd          # (attached -t) window sizes for the pty master
 
     def to_argv(self) -> list[str]:
         """Plain words (no ``json`` needed on the other side of the exec)."""
@@ -51,7 +54,7 @@ class LoopState:
                 str(self.stdin_w), "1" if self.attached else "0", str(self.pty_master),
                 ",".join(f"{fd}:{port}" for fd, port in self.listeners), self.log_path,
                 str(self.status_fd), self.cid, self.root, self.runroot, str(self.out_fd),
-                str(self.err_fd)]
+                str(self.err_fd), str(self.resize_fd)]
 
     @classmethod
     def from_argv(cls, a: list[str]) -> LoopState:
@@ -62,13 +65,13 @@ class LoopState:
                    attached=a[3] == "1", pty_master=int(a[4]),
                    listeners=[(fd, int(p)) for fd, p in pairs(a[5])], log_path=a[6],
                    status_fd=int(a[7]), cid=a[8], root=a[9], runroot=a[10],
-                   out_fd=int(a[11]), err_fd=int(a[12]))
+                   out_fd=int(a[11]), err_fd=int(a[12]), resize_fd=int(a[13]))
 
 
 def exec_lean(state: LoopState, listeners: list[socket.socket]) -> None:
     """Replace this process with a fresh interpreter running ``main`` (never returns on
     success; on failure the caller simply goes on with the loop in this process)."""
-    keep = [*state.outs, state.stdin_w, state.pty_master,
+    keep = [*state.outs, state.stdin_w, state.pty_master, state.resize_fd,
             *(s.fileno() for s in listeners)]
     for fd in keep:
         if fd >= 0:
@@ -127,6 +130,8 @@ def loop(state: LoopState, listeners: list[socket.socket]) -> int:
         sel.register(fd, READ, ("out", stream))
     if state.attached and state.stdin_w >= 0:
         sel.register(0, READ, ("in",))
+    if state.resize_fd >= 0 and state.pty_master >= 0:
+        sel.register(state.resize_fd, READ, ("resize",))
     ports = [(s, port) for s, (_, port) in zip(listeners, state.listeners, strict=False)]
     fwd = forwarder.Forwarder(sel, ports) if ports else None
     code: int | None = None
@@ -170,6 +175,17 @@ def loop(state: LoopState, listeners: list[socket.socket]) -> int:
                 writer.write(key.data[1], data)
                 if state.attached:
                     _write_all(state.out_fd if key.data[1] == "stdout" else state.err_fd, data)
+            elif kind == "resize":
+                data = os.read(state.resize_fd, 64)
+                if not data:
+                    sel.unregister(state.resize_fd)
+                elif len(data) >= 8:
+                    import fcntl
+
+                    try:
+                        fcntl.ioctl(state.pty_master, TIOCSWINSZ, data[-8:])
+                    except OSError:
+                        pass
             elif kind == "in":
                 try:
                     data = os.read(0, 65536)

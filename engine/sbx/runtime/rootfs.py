@@ -56,7 +56,7 @@ class RootfsPlan:
     read_only: bool
     workdir: str
     own_net: bool                # a new network namespace (sysfs can be mounted fresh)
-    console: str = ""            # pty slave to bind on /dev/console
+    console: bool = False        # -t: make /dev/console (init binds its pty there)
     privileged: bool = False
 
 
@@ -98,7 +98,7 @@ def _overlay(plan: RootfsPlan) -> None:
     os.chdir("/")
 
 
-def _dev(root: str, console: str) -> None:
+def _dev(root: str, console: bool) -> None:
     dev = os.path.join(root, "dev")
     _set("mount /dev", dev)
     _mkdirs(dev)
@@ -125,10 +125,9 @@ def _dev(root: str, console: str) -> None:
     sc.mount("mqueue", mq, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if console:
         cons = os.path.join(dev, "console")
-        _set("bind /dev/console", cons)
+        _set("create /dev/console", cons)
         with open(cons, "a"):
             pass
-        sc.mount(console, cons, None, MS_BIND)
 
 
 def _proc_sys(root: str, own_net: bool) -> None:
