@@ -1,6 +1,7 @@
 """``sbx save`` / ``sbx load``: image archives in Docker's ``docker save`` format and OCI layouts.
 
-``save`` writes what ``docker save`` writes since Docker 25, which is both formats at once::
+``save`` writes what ``docker save`` writes since Docker 25, which is both formats at once
+(``load`` reads such an archive through its ``index.json``)::
 
     oci-layout                      {"imageLayoutVersion": "1.0.0"}
     index.json                      one OCI manifest per saved name (ref.name annotations)
@@ -397,16 +398,28 @@ def _digest_from_path(path: str) -> Digest | None:
 
 
 def _oci_name(desc: Descriptor) -> str | None:
-    """The image name an index entry carries: containerd's full name, or a full ref.name."""
+    """The image name an index entry carries, or None (then the image is loaded untagged).
+
+    containerd's full name counts when the OCI ``ref.name`` agrees with its tag (a tool
+    that derived a new entry from an old one, as ``umoci repack`` does, copies the old
+    name but sets a new ref.name); otherwise a ``ref.name`` that is a full reference.
+    """
     ann = desc.annotation_map
-    for key in (NAME_ANNOTATION, REF_ANNOTATION):
-        text = ann.get(key, "")
-        if not text or (key == REF_ANNOTATION and "/" not in text and ":" not in text):
-            continue
+    ref_name = ann.get(REF_ANNOTATION, "")
+    full = ann.get(NAME_ANNOTATION, "")
+    candidates = []
+    if full:
+        candidates.append((full, True))
+    if ref_name and ("/" in ref_name or ":" in ref_name):
+        candidates.append((ref_name, False))
+    for text, check_tag in candidates:
         with contextlib.suppress(InvalidArgument):
             ref = Reference.parse(text)
-            if ref.digest is None:
-                return str(ref)
+            if ref.digest is not None:
+                continue
+            if check_tag and ref_name and ref.tag != ref_name:
+                continue
+            return str(ref)
     return None
 
 
@@ -418,10 +431,12 @@ def load(store: Store, source: BinaryIO | str | os.PathLike[str], *,
         loader = _Loader(store, archive)
         try:
             with store.lease():
+                # index.json first: Docker 25+ and sbx write both (consistent), while a
+                # layout another tool changed (umoci repack) has a stale manifest.json
+                if archive.has("index.json") and archive.has("oci-layout"):
+                    return loader.oci(platform)
                 if archive.has("manifest.json"):
                     return loader.docker()
-                if archive.has("index.json"):
-                    return loader.oci(platform)
                 raise InvalidArgument("not an image archive: it has neither manifest.json "
                                       "(docker save) nor index.json (OCI layout)",
                                       hint="for a root filesystem tar use sbx import")
