@@ -150,11 +150,13 @@ def sandbox(request: pytest.FixtureRequest, sandbox_factory: SandboxFactory) -> 
     from sbx.errors import SbxError
 
     item = request.node
+    problem = ""
     try:
         box = sandbox_factory.sandbox_for(item)
     except SbxError as exc:
-        hint = f"\n  hint: {exc.hint}" if getattr(exc, "hint", None) else ""
-        pytest.fail(f"sandbox: {exc.message}{hint}", pytrace=False)
+        problem = f"sandbox: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else "")
+    if problem:
+        pytest.fail(problem, pytrace=False)
     item.stash[sandbox_key] = box
     try:
         yield box

@@ -98,6 +98,24 @@ class Container:
         rest = data[data.rfind(b")") + 2:].split()
         return bool(rest) and rest[0] != b"Z" and (st.pid_start is None or int(rest[19]) == st.pid_start)
 
+    def settle(self, timeout: float = 2.0) -> None:
+        """After the init exited: wait (briefly) until the monitor has written the last
+        output and the exit record."""
+        import time
+
+        st = self._record.state
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{st.monitor_pid}/stat", "rb") as f:
+                    data = f.read()
+            except OSError:
+                return
+            rest = data[data.rfind(b")") + 2:].split()
+            if not rest or rest[0] == b"Z" or (st.monitor_start is not None and int(rest[19]) != st.monitor_start):
+                return
+            time.sleep(0.002)
+
     def healthcheck(self) -> dict[str, Any] | None:
         return self._record.spec.healthcheck
 

@@ -323,6 +323,11 @@ def _tail(text: str, lines: int = LOG_TAIL) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
+def _who(target: Target) -> str:
+    alias = getattr(target, "alias", None)
+    return f"{alias} ({target.name})" if alias and alias != target.name else target.name
+
+
 def wait_until_ready(strategy: Strategy | None, target: Target, timeout: float,
                      progress: Callable[[str], None] | None = None) -> float:
     """Poll ``strategy`` until it passes; returns the seconds waited."""
@@ -332,7 +337,10 @@ def wait_until_ready(strategy: Strategy | None, target: Target, timeout: float,
     delay, report_at = 0.0005, 2.0
     while True:
         if not target.running():
-            raise NotReady(f"container {target.name} exited before it was ready "
+            settle = getattr(target, "settle", None)
+            if settle is not None:
+                settle()  # let the monitor write the last output to the log
+            raise NotReady(f"container {_who(target)} exited before it was ready "
                            f"(waiting for {strategy.describe()}); its last output:\n"
                            f"{_tail(target.logs())}",
                            hint="check the image's command and env; the output above is its log")
@@ -340,12 +348,12 @@ def wait_until_ready(strategy: Strategy | None, target: Target, timeout: float,
             return time.monotonic() - start
         waited = time.monotonic() - start
         if waited > timeout:
-            raise NotReady(f"container {target.name} not ready after {timeout:g}s "
+            raise NotReady(f"container {_who(target)} not ready after {timeout:g}s "
                            f"(waiting for {strategy.describe()}); its last output:\n"
                            f"{_tail(target.logs())}",
                            hint="raise the timeout (--sandbox-timeout or timeout=) or fix the wait strategy")
         if progress is not None and waited >= report_at:
-            progress(f"sandbox: waiting for {target.name}: {strategy.describe()} ({waited:.0f}s)")
+            progress(f"sandbox: waiting for {_who(target)}: {strategy.describe()} ({waited:.0f}s)")
             report_at += 5.0
         time.sleep(delay)
         delay = min(delay * 1.5, 0.05)
