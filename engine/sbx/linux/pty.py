@@ -36,3 +36,13 @@ def recv_fd(sock: socket.socket) -> int:
             arr.frombytes(data[:4])
             return arr[0]
     return -1
+
+
+def copy_size(src: int, master: int) -> None:
+    """Give the pty ``master`` the window size of terminal ``src`` (if it is one)."""
+    from sbx.linux.consts import TIOCGWINSZ, TIOCSWINSZ
+
+    try:
+        fcntl.ioctl(master, TIOCSWINSZ, fcntl.ioctl(src, TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        pass

@@ -157,6 +157,12 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
     if tty_ours is not None and tty_theirs is not None:
         tty_theirs.close()
         master = pty.recv_fd(tty_ours)  # -1: the process failed first (reported below)
+        if master >= 0:
+            pty.copy_size(0, master)  # sized before the command runs (no SIGWINCH race)
+            try:
+                tty_ours.send(b"k")
+            except OSError:
+                pass
         tty_ours.close()
     for key, (r, w) in pipes.items():
         os.close(r if key == "in" else w)
@@ -209,6 +215,7 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec):
                 os.close(slave)
                 pty.send_fd(tty_sock, m)
                 os.close(m)
+                tty_sock.recv(1)  # the caller has set the window size
                 tty_sock.close()
             elif not es.stdin_open:
                 devnull = os.open(os.devnull, os.O_RDONLY)
