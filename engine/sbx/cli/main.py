@@ -79,6 +79,7 @@ Commands:
 {commands}
 
 Management commands:
+  builder     Manage builds (builder prune)
   container   Manage containers
   image       Manage images
   system      Manage sbx
