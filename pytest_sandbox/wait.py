@@ -1,7 +1,7 @@
 """Readiness: wait strategies and the loop that polls them.
 
 A strategy answers one question, "is it ready now?", against a ``Target`` (the started
-container).  ``wait_until_ready`` polls it every millisecond or so (backing off to 50 ms),
+container).  ``wait_until_ready`` polls it every half millisecond at first, backing off to 10 ms,
 stops at once when the container exits, and raises ``NotReady`` with the container's logs
 on exit or timeout.  Port checks read the container's own socket table
 (``/proc/<init>/net/tcp``, which shows the container's network namespace), so they need
@@ -356,4 +356,4 @@ def wait_until_ready(strategy: Strategy | None, target: Target, timeout: float,
             progress(f"sandbox: waiting for {_who(target)}: {strategy.describe()} ({waited:.0f}s)")
             report_at += 5.0
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.05)
+        delay = min(delay * 1.3, 0.01)
