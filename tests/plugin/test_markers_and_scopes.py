@@ -145,3 +145,17 @@ def test_markers_and_fixtures_listed(pytester, store):
     result.stdout.fnmatch_lines(["sandbox_factory*session scope*", "sandbox_engine*session scope*", "sandbox -- *"])
     result = pytester.runpytest_subprocess("--help")
     result.stdout.fnmatch_lines(["*--sandbox-keep-failed*", "*--sandbox-prune*"])
+
+
+def test_service_without_image_or_recipe_says_how_to_provide_it(pytester, store):
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.container("mongo")
+        def test_mongo(sandbox):
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*sandbox: no image mongo:7 for the sandbox:*offline*",
+                                 "*hint: pull it (sbx pull mongo:7), load it*"])
