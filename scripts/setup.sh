@@ -41,6 +41,10 @@ with tempfile.TemporaryDirectory() as d:
     subprocess.run([".venv/bin/sbx", "import", str(tar), "bb:latest"], check=True,
                    stdout=subprocess.DEVNULL)
 PY
+if [ -z "$(.venv/bin/sbx images -q debian:bookworm 2>/dev/null)" ]; then
+  echo "==> bootstrapping debian:bookworm with mmdebstrap (the base of the redis/postgres recipes)"
+  .venv/bin/sbx bootstrap debian:bookworm
+fi
 .venv/bin/sbx images
 
 [ -n "${SBX_SETUP_ONLY:-}" ] && exit 0
