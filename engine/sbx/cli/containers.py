@@ -9,7 +9,8 @@ import signal
 import sys
 from typing import Any
 
-from sbx.cli.flags import CommandSpec, Flag, Parsed, help_text, parse
+from sbx.cli.context import open_engine, parse_or_help
+from sbx.cli.flags import CommandSpec, Flag, Parsed
 from sbx.errors import ImageNotFound, InvalidArgument, NotFound, SbxError
 
 RUN_FLAGS = (
@@ -52,18 +53,6 @@ CREATE = CommandSpec("sbx create", "sbx create [OPTIONS] IMAGE [COMMAND] [ARG...
                      "Create a new container", RUN_FLAGS, min_args=1)
 
 
-def _engine() -> Any:
-    from sbx.engine import Engine
-
-    return Engine.from_env()
-
-
-def _parse(spec: CommandSpec, argv: list[str]) -> Parsed | None:
-    p = parse(spec, argv)
-    if p.help:
-        sys.stdout.write(help_text(spec))
-        return None
-    return p
 
 
 def _read_env_files(paths: list[str]) -> list[str]:
@@ -159,20 +148,20 @@ def _pull_missing(engine: Any, image: str) -> None:
 
 
 def cmd_create(name: str, argv: list[str]) -> int:
-    p = _parse(CREATE, argv)
+    p = parse_or_help(CREATE, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     rec = _create(engine, p)
     sys.stdout.write(rec.id + "\n")
     return 0
 
 
 def cmd_run(name: str, argv: list[str]) -> int:
-    p = _parse(RUN, argv)
+    p = parse_or_help(RUN, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     if p.opts["detach"] and p.opts["rm"] is False:
         pass
     rec = _create(engine, p)
@@ -218,10 +207,10 @@ START = CommandSpec("sbx start", "sbx start [OPTIONS] CONTAINER [CONTAINER...]",
 
 
 def cmd_start(name: str, argv: list[str]) -> int:
-    p = _parse(START, argv)
+    p = parse_or_help(START, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     attach = p.opts["attach"] or p.opts["interactive"]
     if attach and len(p.args) > 1:
         raise InvalidArgument("you cannot start and attach multiple containers at once")
@@ -256,11 +245,11 @@ def cmd_ps(name: str, argv: list[str]) -> int:
     from sbx.cli.filters import Filters
     from sbx.cli.template import render
 
-    p = _parse(PS, argv)
+    p = parse_or_help(PS, argv)
     if p is None:
         return 0
     o = p.opts
-    engine = _engine()
+    engine = open_engine()
     flt = Filters.parse(o["filter"]) if o["filter"] else None
     last = 1 if o["latest"] else o["last"]
     show_all = o["all"] or last > 0 or bool(flt and (flt.get("status") or flt.get("exited")))
@@ -321,11 +310,11 @@ EXEC = CommandSpec("sbx exec", "sbx exec [OPTIONS] CONTAINER COMMAND [ARG...]",
 def cmd_exec(name: str, argv: list[str]) -> int:
     from sbx.runtime.execute import ExecSpec
 
-    p = _parse(EXEC, argv)
+    p = parse_or_help(EXEC, argv)
     if p is None:
         return 0
     o = p.opts
-    engine = _engine()
+    engine = open_engine()
     es = ExecSpec(argv=tuple(p.args[1:]), env=tuple(_read_env_files(o["env_file"]) + _env_flags(o["env"])),
                   workdir=o["workdir"], user=o["user"], tty=o["tty"] and sys.stdin.isatty() or o["tty"],
                   stdin_open=o["interactive"], privileged=o["privileged"])
@@ -354,7 +343,7 @@ def cmd_logs(name: str, argv: list[str]) -> int:
     from sbx.runtime import logs
     from sbx.runtime.state import Status
 
-    p = _parse(LOGS, argv)
+    p = parse_or_help(LOGS, argv)
     if p is None:
         return 0
     o = p.opts
@@ -365,7 +354,7 @@ def cmd_logs(name: str, argv: list[str]) -> int:
         except ValueError:
             raise InvalidArgument(f'invalid value for "tail": "{o["tail"]}"', hint="give a number or all") from None
     since, until = _time_bound(o["since"]), _time_bound(o["until"])
-    engine = _engine()
+    engine = open_engine()
     rec = engine.get(p.args[0])
     path = str(engine.log_path(rec))
 
@@ -432,10 +421,10 @@ STOP = CommandSpec("sbx stop", "sbx stop [OPTIONS] CONTAINER [CONTAINER...]",
 
 
 def cmd_stop(name: str, argv: list[str]) -> int:
-    p = _parse(STOP, argv)
+    p = parse_or_help(STOP, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     return _each(p.args, lambda ref: engine.stop(ref, p.opts["time"]))
 
 
@@ -448,11 +437,11 @@ KILL = CommandSpec("sbx kill", "sbx kill [OPTIONS] CONTAINER [CONTAINER...]",
 def cmd_kill(name: str, argv: list[str]) -> int:
     from sbx.units import parse_signal
 
-    p = _parse(KILL, argv)
+    p = parse_or_help(KILL, argv)
     if p is None:
         return 0
     sig = parse_signal(p.opts["signal"])
-    engine = _engine()
+    engine = open_engine()
     return _each(p.args, lambda ref: engine.kill(ref, sig))
 
 
@@ -462,10 +451,10 @@ WAIT = CommandSpec("sbx wait", "sbx wait CONTAINER [CONTAINER...]",
 
 
 def cmd_wait(name: str, argv: list[str]) -> int:
-    p = _parse(WAIT, argv)
+    p = parse_or_help(WAIT, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     return _each(p.args, lambda ref: str(engine.wait(ref)))
 
 
@@ -476,10 +465,10 @@ RM = CommandSpec("sbx rm", "sbx rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove 
 
 
 def cmd_rm(name: str, argv: list[str]) -> int:
-    p = _parse(RM, argv)
+    p = parse_or_help(RM, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     return _each(p.args, lambda ref: engine.remove(ref, force=p.opts["force"]) and ref)
 
 
@@ -490,10 +479,10 @@ PORT = CommandSpec("sbx port", "sbx port CONTAINER [PRIVATE_PORT[/PROTO]]",
 def cmd_port(name: str, argv: list[str]) -> int:
     from sbx.runtime.state import Status
 
-    p = _parse(PORT, argv)
+    p = parse_or_help(PORT, argv)
     if p is None:
         return 0
-    rec = _engine().get(p.args[0])
+    rec = open_engine().get(p.args[0])
     ports = rec.state.ports if rec.state.status is Status.RUNNING else ()
     want = None
     if len(p.args) == 2:
@@ -520,13 +509,13 @@ INSPECT = CommandSpec("sbx inspect", "sbx inspect [OPTIONS] NAME|ID [NAME|ID...]
 
 
 def cmd_inspect(name: str, argv: list[str]) -> int:
-    p = _parse(INSPECT, argv)
+    p = parse_or_help(INSPECT, argv)
     if p is None:
         return 0
     kind = p.opts["type"] or ("container" if name.startswith("container") else None)
     if kind not in (None, "container", "image"):
         raise InvalidArgument(f'"{kind}" is not a valid value for --type', hint="use container or image")
-    engine = _engine()
+    engine = open_engine()
     docs, code = [], 0
     for ref in p.args:
         doc = None
@@ -577,12 +566,12 @@ def cmd_container_prune(name: str, argv: list[str]) -> int:
     from sbx.cli.format import human_size
     from sbx.cli.system import confirm
 
-    p = _parse(CPRUNE, argv)
+    p = parse_or_help(CPRUNE, argv)
     if p is None:
         return 0
     if not p.opts["force"] and not confirm("WARNING! This will remove all stopped containers."):
         return 0
-    rep = _engine().prune_containers()
+    rep = open_engine().prune_containers()
     if rep.containers:
         sys.stdout.write("Deleted Containers:\n" + "".join(c + "\n" for c in rep.containers) + "\n")
     sys.stdout.write(f"Total reclaimed space: {human_size(rep.reclaimed)}\n")

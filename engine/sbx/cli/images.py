@@ -5,23 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from sbx.cli.flags import CommandSpec, Flag, Parsed, help_text, parse
+from sbx.cli.context import open_engine, parse_or_help
+from sbx.cli.flags import CommandSpec, Flag
 from sbx.errors import SbxError
-
-
-def _engine() -> Any:
-    from sbx.engine import Engine
-
-    return Engine.from_env()
-
-
-def _parse(spec: CommandSpec, argv: list[str]) -> Parsed | None:
-    p = parse(spec, argv)
-    if p.help:
-        sys.stdout.write(help_text(spec))
-        return None
-    return p
-
 
 IMAGES = CommandSpec("sbx images", "sbx images [OPTIONS] [REPOSITORY[:TAG]]", "List images", (
     Flag(("-a", "--all"), "all", "bool", help="Show all images (default hides intermediate images)"),
@@ -38,11 +24,11 @@ def cmd_images(name: str, argv: list[str]) -> int:
     from sbx.cli.filters import IMAGE_FILTERS, Filters, ImageFacts, path_match
     from sbx.cli.template import render
 
-    p = _parse(IMAGES, argv)
+    p = parse_or_help(IMAGES, argv)
     if p is None:
         return 0
     o = p.opts
-    engine = _engine()
+    engine = open_engine()
     flt = Filters.parse(o["filter"], IMAGE_FILTERS) if o["filter"] else None
     rows = []
     seen_ids = []
@@ -86,10 +72,10 @@ IMPORT = CommandSpec("sbx import", "sbx import [OPTIONS] file|- [REPOSITORY[:TAG
 
 
 def cmd_import(name: str, argv: list[str]) -> int:
-    p = _parse(IMPORT, argv)
+    p = parse_or_help(IMPORT, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     engine.require_root("importing an image")
     src = p.args[0]
     ref = p.args[1] if len(p.args) > 1 else None
@@ -147,10 +133,10 @@ TAG = CommandSpec("sbx tag", "sbx tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
 
 
 def cmd_tag(name: str, argv: list[str]) -> int:
-    p = _parse(TAG, argv)
+    p = parse_or_help(TAG, argv)
     if p is None:
         return 0
-    _engine().images.tag(p.args[0], p.args[1])
+    open_engine().images.tag(p.args[0], p.args[1])
     return 0
 
 
@@ -161,10 +147,10 @@ RMI = CommandSpec("sbx rmi", "sbx rmi [OPTIONS] IMAGE [IMAGE...]", "Remove one o
 
 
 def cmd_rmi(name: str, argv: list[str]) -> int:
-    p = _parse(RMI, argv)
+    p = parse_or_help(RMI, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     used = engine.images_in_use()
     code = 0
     for ref in p.args:
@@ -194,14 +180,14 @@ def cmd_image_prune(name: str, argv: list[str]) -> int:
     from sbx.cli.format import human_size
     from sbx.cli.system import confirm
 
-    p = _parse(IPRUNE, argv)
+    p = parse_or_help(IPRUNE, argv)
     if p is None:
         return 0
     warn = ("WARNING! This will remove all images without at least one container associated to them."
             if p.opts["all"] else "WARNING! This will remove all dangling images.")
     if not p.opts["force"] and not confirm(warn):
         return 0
-    engine = _engine()
+    engine = open_engine()
     rep = engine.images.prune(all=p.opts["all"], in_use=set(engine.images_in_use()))
     deleted = list(getattr(rep, "deleted", ()))
     if deleted:
@@ -239,10 +225,10 @@ IINSPECT = CommandSpec("sbx image inspect", "sbx image inspect [OPTIONS] IMAGE [
 def cmd_image_inspect(name: str, argv: list[str]) -> int:
     from sbx.cli.containers import write_docs
 
-    p = _parse(IINSPECT, argv)
+    p = parse_or_help(IINSPECT, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     docs, code = [], 0
     for ref in p.args:
         try:

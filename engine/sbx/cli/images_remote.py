@@ -5,23 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from sbx.cli.flags import CommandSpec, Flag, Parsed, help_text, parse
+from sbx.cli.context import open_engine, parse_or_help
+from sbx.cli.flags import CommandSpec, Flag
 from sbx.errors import InvalidArgument
-
-
-def _engine() -> Any:
-    from sbx.engine import Engine
-
-    return Engine.from_env()
-
-
-def _parse(spec: CommandSpec, argv: list[str]) -> Parsed | None:
-    p = parse(spec, argv)
-    if p.help:
-        sys.stdout.write(help_text(spec))
-        return None
-    return p
-
 
 PULL = CommandSpec("sbx pull", "sbx pull [OPTIONS] NAME[:TAG|@DIGEST]",
                    "Download an image from a registry", (
@@ -31,10 +17,10 @@ PULL = CommandSpec("sbx pull", "sbx pull [OPTIONS] NAME[:TAG|@DIGEST]",
 
 
 def cmd_pull(name: str, argv: list[str]) -> int:
-    p = _parse(PULL, argv)
+    p = parse_or_help(PULL, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     engine.require_root("pulling an image")
     res = engine.pull(p.args[0], out=None if p.opts["quiet"] else sys.stdout,
                       platform=p.opts["platform"])
@@ -50,10 +36,10 @@ PUSH = CommandSpec("sbx push", "sbx push [OPTIONS] NAME[:TAG]", "Upload an image
 def cmd_push(name: str, argv: list[str]) -> int:
     from sbx.images.push import Pusher
 
-    p = _parse(PUSH, argv)
+    p = parse_or_help(PUSH, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     res = Pusher(engine.images).push(p.args[0], out=None if p.opts["quiet"] else sys.stdout)
     if p.opts["quiet"]:
         sys.stdout.write(f"{res.reference}\n")
@@ -73,7 +59,7 @@ LOGIN = CommandSpec("sbx login", "sbx login [OPTIONS] [SERVER]", "Log in to a re
 def cmd_login(name: str, argv: list[str]) -> int:
     from sbx.registry import RegistryConfig, login
 
-    p = _parse(LOGIN, argv)
+    p = parse_or_help(LOGIN, argv)
     if p is None:
         return 0
     o = p.opts
@@ -114,7 +100,7 @@ LOGOUT = CommandSpec("sbx logout", "sbx logout [SERVER]", "Log out from a regist
 def cmd_logout(name: str, argv: list[str]) -> int:
     from sbx.registry import RegistryConfig, logout
 
-    p = _parse(LOGOUT, argv)
+    p = parse_or_help(LOGOUT, argv)
     if p is None:
         return 0
     server = p.args[0] if p.args else "docker.io"
@@ -136,10 +122,10 @@ def cmd_save(name: str, argv: list[str]) -> int:
 
     from sbx.images.archive import save, save_to_path
 
-    p = _parse(SAVE, argv)
+    p = parse_or_help(SAVE, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     if p.opts["output"]:
         save_to_path(engine.images, p.args, Path(p.opts["output"]))
         return 0
@@ -163,10 +149,10 @@ def cmd_load(name: str, argv: list[str]) -> int:
     from sbx.images.archive import load
     from sbx.oci.manifest import Platform
 
-    p = _parse(LOAD, argv)
+    p = parse_or_help(LOAD, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     engine.require_root("loading an image")
     source: Any = p.opts["input"]
     if not source:
@@ -192,10 +178,10 @@ def cmd_export(name: str, argv: list[str]) -> int:
 
     from sbx.images.export import export_container
 
-    p = _parse(EXPORT, argv)
+    p = parse_or_help(EXPORT, argv)
     if p is None:
         return 0
-    engine = _engine()
+    engine = open_engine()
     out_path = p.opts["output"]
     if not out_path:
         if sys.stdout.isatty():
@@ -229,14 +215,14 @@ BOOTSTRAP = CommandSpec("sbx bootstrap", "sbx bootstrap [OPTIONS] debian:SUITE|u
 def cmd_bootstrap(name: str, argv: list[str]) -> int:
     from sbx.images.bootstrap import BootstrapSpec, bootstrap
 
-    p = _parse(BOOTSTRAP, argv)
+    p = parse_or_help(BOOTSTRAP, argv)
     if p is None:
         return 0
     o = p.opts
     spec = BootstrapSpec.parse(p.args[0], tag=o["tag"], variant=o["variant"] or "minbase",
                                include=tuple(o["include"]), mirror=o["mirror"],
                                architecture=o["arch"])
-    engine = _engine()
+    engine = open_engine()
     engine.require_root("bootstrapping an image")
     rec = bootstrap(engine.images, spec, out=sys.stderr)
     sys.stdout.write(f"{rec.id}\n")

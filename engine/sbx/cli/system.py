@@ -7,6 +7,7 @@ import platform
 import sys
 from typing import Any
 
+from sbx.cli.context import open_engine
 from sbx.cli.flags import CommandSpec, Flag, help_text, parse
 
 
@@ -16,11 +17,6 @@ def confirm(warning: str) -> bool:
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
-
-def _engine() -> Any:
-    from sbx.engine import Engine
-
-    return Engine.from_env()
 
 
 def cmd_version(name: str, argv: list[str]) -> int:
@@ -91,7 +87,7 @@ def cmd_info(name: str, argv: list[str]) -> int:
     if p.help:
         sys.stdout.write(help_text(spec))
         return 0
-    d = info_dict(_engine())
+    d = info_dict(open_engine())
     if p.opts["format"]:
         import json
 
@@ -129,7 +125,7 @@ def cmd_system_prune(name: str, argv: list[str]) -> int:
             "all build cache"]
     if not p.opts["force"] and not confirm("WARNING! This will remove:\n" + "".join(f"  - {w}\n" for w in what)):
         return 0
-    engine = _engine()
+    engine = open_engine()
     rep = engine.prune_containers()
     total = rep.reclaimed
     if rep.containers:
@@ -149,7 +145,7 @@ def cmd_system_prune(name: str, argv: list[str]) -> int:
 def cmd_df(name: str, argv: list[str]) -> int:
     from sbx.cli.format import human_size, table
 
-    engine = _engine()
+    engine = open_engine()
     imgs = engine.images.images()
     recs = engine.list(all=True)
     used = engine.images_in_use()

@@ -16,25 +16,25 @@ from contextlib import contextmanager
 from sbx.linux.consts import TIOCGWINSZ, TIOCSWINSZ
 
 
-def _send_size(apply: Callable[[bytes], None]) -> None:
+def _send_size(apply: Callable[[bytes], object]) -> None:
     try:
         apply(fcntl.ioctl(sys.stdin.fileno(), TIOCGWINSZ, b"\0" * 8))
     except OSError:
         pass
 
 
-def size_to_pty(master: int) -> Callable[[bytes], None]:
+def size_to_pty(master: int) -> Callable[[bytes], object]:
     """Apply window sizes to a pty master we hold (exec)."""
     return lambda ws: fcntl.ioctl(master, TIOCSWINSZ, ws)
 
 
-def size_to_pipe(fd: int) -> Callable[[bytes], None]:
+def size_to_pipe(fd: int) -> Callable[[bytes], object]:
     """Send window sizes to the monitor, which holds the container's pty (run -t)."""
-    return lambda ws: os.write(fd, ws) and None
+    return lambda ws: os.write(fd, ws)
 
 
 @contextmanager
-def raw_terminal(apply: Callable[[bytes], None]) -> Iterator[None]:
+def raw_terminal(apply: Callable[[bytes], object]) -> Iterator[None]:
     """Raw mode on this terminal; its size now and on every SIGWINCH goes to ``apply``."""
     fd = sys.stdin.fileno()
     saved = None

@@ -121,7 +121,7 @@ def export(layers: Sequence[Path], out: BinaryIO) -> int:
                             value = os.getxattr(path, x, follow_symlinks=False)
                         except OSError:
                             continue
-                        ti.pax_headers[f"SCHILY.xattr.{x}"] = value.decode("utf-8", "surrogateescape")
+                        ti.pax_headers[f"SCHILY.xattr.{x}"] = value.decode("utf-8", "surrogateescape")  # type: ignore[index]
             elif stat.S_ISFIFO(mode):
                 ti.type = tarfile.FIFOTYPE
             elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
