@@ -45,6 +45,10 @@ if [ -z "$(.venv/bin/sbx images -q debian:bookworm 2>/dev/null)" ]; then
   echo "==> bootstrapping debian:bookworm with mmdebstrap (the base of the redis/postgres recipes)"
   .venv/bin/sbx bootstrap debian:bookworm
 fi
+if [ -z "$(.venv/bin/sbx images -q debian:bookworm-slim 2>/dev/null)" ]; then
+  echo "==> bootstrapping debian:bookworm-slim (minbase; the base of examples/dockerfiles)"
+  .venv/bin/sbx bootstrap debian:bookworm --variant minbase -t debian:bookworm-slim
+fi
 .venv/bin/sbx images
 
 [ -n "${SBX_SETUP_ONLY:-}" ] && exit 0
