@@ -47,6 +47,8 @@ class SbxEnv:
             for d in base.iterdir():
                 if d.is_dir() and d.name in ids:
                     out.append(f"cgroup: {d}")
+        for log in self.root.glob("containers/*/monitor-error.log"):
+            out.append(f"monitor error: {log}: {log.read_text()[-2000:]}")
         if Path("/sys/fs/cgroup/sbx").is_dir():
             for d in Path("/sys/fs/cgroup/sbx").iterdir():
                 if d.is_dir() and d.name in ids:

@@ -193,10 +193,15 @@ def _attached_wait(engine: Any, started: Any) -> int:
         from sbx.cli.terminal import raw_terminal, size_to_pipe
 
         with raw_terminal(size_to_pipe(started.resize_fd)):
-            return started.wait_exit()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, forward)
-    return started.wait_exit()
+            code = started.wait_exit()
+    else:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                    signal.SIGUSR2):
+            signal.signal(sig, forward)
+        code = started.wait_exit()
+    if started.error:
+        sys.stderr.write(f"sbx: {started.error}\n")
+    return int(code)
 
 
 START = CommandSpec("sbx start", "sbx start [OPTIONS] CONTAINER [CONTAINER...]",

@@ -48,6 +48,8 @@ class Started:
     ports: tuple[HostPort, ...]
     status_fd: int            # still open when attached: read wait_exit() from it
     resize_fd: int = -1       # (attached -t) write 8-byte window sizes here
+    error: str = ""           # (attached) what went wrong in the monitor, if anything
+    store: ContainerStore | None = None
 
     def wait_exit(self) -> int:
         """(attached) Block until the monitor reports the container's exit code."""
@@ -55,12 +57,29 @@ class Started:
         while True:
             msg = reader.next()
             if msg is None:
-                return 255  # the monitor died without a word
+                return self._exit_from_state()
             if msg.get("ev") == "exited":
+                self.error = str(msg.get("error") or "")
                 os.close(self.status_fd)
                 _close(self.resize_fd)
                 self.resize_fd = -1
                 return int(msg.get("code", 255))
+
+
+    def _exit_from_state(self) -> int:
+        """The monitor went away without a word: take the exit it recorded, if any."""
+        os.close(self.status_fd)
+        _close(self.resize_fd)
+        self.resize_fd = -1
+        if self.store is not None:
+            try:
+                st = self.store.load(self.record.id).state
+                if st.status.value == "exited" and not st.error.startswith("the container's processes vanished"):
+                    return st.exit_code
+            except SbxError:
+                pass
+        self.error = "the container monitor exited without reporting the exit code"
+        return 255
 
 
 class _Lines:
@@ -147,7 +166,7 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
     if not attached:
         os.close(status_r)
         status_r = -1
-    return Started(rec, int(msg["pid"]), ports, status_r, resize_w)
+    return Started(rec, int(msg["pid"]), ports, status_r, resize_w, store=store)
 
 
 def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, status_r: int) -> None:

@@ -61,9 +61,24 @@ def main(job: MonitorJob, store: ContainerStore, cgroup: Any) -> None:
     (not yet created) cgroup manager, made by the launcher before the fork."""
     try:
         code = _run(job, store, cgroup)
-    except BaseException:  # noqa: BLE001 - the monitor must never leave a traceback behind
+    except BaseException as e:  # noqa: BLE001 - the monitor must never leave a traceback behind
         code = 125
+        note_failure(store, job.record.id, e)
+        _send(job.status_fd, ev="exited", code=255, oom=False,
+              error=f"the container monitor failed: {type(e).__name__}: {e}")
     os._exit(code)
+
+
+def note_failure(store: ContainerStore, cid: str, exc: BaseException) -> None:
+    """Keep the traceback of an unexpected monitor failure next to the container's state
+    (``monitor-error.log``), where ``sbx inspect``'s paths lead."""
+    import traceback
+
+    try:
+        with open(store.files(cid).dir / "monitor-error.log", "a") as f:
+            f.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        pass
 
 
 def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
@@ -206,12 +221,12 @@ def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) 
     oom = False
     try:
         oom = cg.oom_killed()
-    except SbxError:
+    except (SbxError, OSError):
         pass
     try:
         cg.destroy()
-    except SbxError:
-        pass
+    except (SbxError, OSError) as e:
+        note_failure(store, cid, e)
     if oom and code == 0:
         code = 137
     finished = time.time()
@@ -224,8 +239,8 @@ def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) 
         rec = store.load(cid)
         if rec.spec.auto_remove:
             store.delete_files(rec)
-    except SbxError:
-        pass
+    except (SbxError, OSError) as e:
+        note_failure(store, cid, e)
     _send(status_fd, ev="exited", code=code, oom=oom)
 
 

@@ -105,8 +105,17 @@ def main(argv: list[str]) -> None:
 
         finish(store, state.cid, open_manager(f"sbx/{state.cid}"), code, -1)
         code = 0
-    except BaseException:  # noqa: BLE001 - never a traceback from a background monitor
-        pass
+    except BaseException as e:  # noqa: BLE001 - never a traceback from a background monitor
+        try:
+            from pathlib import Path
+
+            from sbx.layout import Layout
+            from sbx.runtime.monitor import note_failure
+            from sbx.runtime.records import ContainerStore
+
+            note_failure(ContainerStore(Layout(Path(argv[9]), Path(argv[10]))), argv[8], e)
+        except BaseException:  # noqa: BLE001
+            pass
     os._exit(code)
 
 
