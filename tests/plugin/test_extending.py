@@ -65,6 +65,6 @@ def test_two_runs_at_once_never_collide(pytester, store):
     runs = [subprocess.Popen(cmd, cwd=pytester.path, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [r.communicate(timeout=120)[0] for r in runs]
-    for r, out in zip(runs, outs):
+    for r, out in zip(runs, outs, strict=True):
         assert r.returncode == 0, out
         assert "4 passed" in out
