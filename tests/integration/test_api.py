@@ -76,6 +76,15 @@ def test_a_threaded_caller_goes_through_the_fork_server(engine):
         assert ForkServer._instance.proc.poll() is None
         rec = engine.get(started.record.id)
         assert rec.state.status.value == "running"
+        from sbx.errors import CommandNotFound
+        from sbx.runtime.execute import ExecSpec
+
+        proc = engine.exec(rec.id, ExecSpec(argv=("sh", "-c", "echo in-$HOSTNAME; echo e >&2; exit 7")))
+        assert proc.pid == -1  # the joiner is the fork server's, not ours
+        out, err = proc.communicate()
+        assert proc.returncode == 7 and out == f"in-{rec.spec.hostname}\n".encode() and err == b"e\n"
+        with pytest.raises(CommandNotFound):
+            engine.exec(rec.id, ExecSpec(argv=("nosuchcmd",)))
         engine.remove(started.record.id, force=True)
     finally:
         stop.set()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-from dataclasses import dataclass
+import threading
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sbx.errors import CommandNotExecutable, CommandNotFound, ContainerSetupError, KernelError
@@ -41,11 +42,12 @@ class ExecProcess:
     until the command exits (processes it left in the background do not hold the caller's
     output open, as with ``docker exec``)."""
 
-    pid: int              # the joiner (its exit code is the command's)
+    pid: int              # the joiner (its exit code is the command's); -1: not our child
     pty_master: int = -1
     stdout: int = -1
     stderr: int = -1
     stdin: int = -1
+    status: int = -1      # (through the fork server) the joiner writes its exit code here
 
     def wait(self, out_fd: int = 1, err_fd: int = 2, in_fd: int | None = None) -> int:
         chunks = self.communicate(out_fd, err_fd, in_fd)
@@ -62,7 +64,7 @@ class ExecProcess:
         fds = [fd for fd in (self.stdout, self.stderr) if fd >= 0]
         for fd in fds:
             os.set_blocking(fd, False)
-        pidfd = syscalls.pidfd_open(self.pid)
+        pidfd = syscalls.pidfd_open(self.pid) if self.pid > 0 else self.status
         watch = [*fds, pidfd] + ([in_fd] if in_fd is not None and self.stdin >= 0 else [])
         done = False
         while fds and not done:
@@ -84,13 +86,23 @@ class ExecProcess:
         for fd in fds:  # drain what the command wrote before it exited
             while self._pump(fd, target[fd], collected[fd]):
                 pass
-        for fd in (self.stdout, self.stderr, self.stdin, pidfd):
+        for fd in (self.stdout, self.stderr, self.stdin):
             if fd >= 0:
                 os.close(fd)
-        _, status = os.waitpid(self.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        self.returncode = 128 - code if code < 0 else code
+        self.returncode = self._reap(pidfd)
         return bytes(collected[self.stdout]), bytes(collected[self.stderr])
+
+    def _reap(self, pidfd: int) -> int:
+        if self.pid > 0:
+            os.close(pidfd)
+            _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+        data = b""
+        while chunk := os.read(self.status, 64):
+            data += chunk
+        os.close(self.status)
+        return int(data) if data.strip().isdigit() else 255
 
     @staticmethod
     def _pump(fd: int, to: int | None, sink: bytearray) -> bool:
@@ -140,7 +152,24 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
     env = merge_env(list(spec.env), list(es.env))
     if es.tty and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")
-    pid = os.fork()
+    workdir = es.workdir or spec.workdir
+    user = es.user if es.user is not None else spec.user
+    status_r = -1
+    if threading.active_count() > 1:
+        # never setns from a fork of a threaded process: the fork server runs the joiner
+        from sbx.runtime.forkserver import ForkServer
+
+        status_r, status_w = os.pipe()
+        try:
+            ForkServer.get().exec_joiner(
+                ns_fds, procs_files, err_w, tty_theirs, pipes, status_w,
+                {"es": asdict(es), "env": env, "workdir": workdir, "user": user,
+                 "spec": spec.to_json()})
+        finally:
+            os.close(status_w)
+        pid = -1
+    else:
+        pid = os.fork()
     if pid == 0:
         os.close(err_r)
         try:
@@ -148,9 +177,7 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
                 os.dup2(r if key == "in" else w, {"in": 0, "out": 1, "err": 2}[key])
                 os.close(r)
                 os.close(w)
-            _joiner(ns_fds, procs_files, err_w, tty_theirs, es, env,
-                    es.workdir or spec.workdir, es.user if es.user is not None else spec.user,
-                    spec)
+            _joiner(ns_fds, procs_files, err_w, tty_theirs, es, env, workdir, user, spec)
         finally:
             os._exit(125)
     os.close(err_w)
@@ -175,7 +202,7 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
     if data:
         if master >= 0:
             os.close(master)
-        os.waitpid(pid, 0)
+        _reap_quietly(pid, status_r)
         info = process.decode_report(data)
         code = int(info.get("code", 125))  # type: ignore[call-overload]
         detail = str(info.get("detail", ""))
@@ -185,15 +212,22 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
         raise ContainerSetupError(str(info.get("step")), int(info.get("errno", 0)),  # type: ignore[call-overload]
                                   str(info.get("path", "")), detail)
     if es.tty and master < 0:
-        os.waitpid(pid, 0)
+        _reap_quietly(pid, status_r)
         raise ContainerSetupError("open a pty in the container", 0, "/dev/ptmx",
                                   "the process ended before its terminal was ready")
     return ExecProcess(pid, master, stdout=pipes["out"][0] if pipes else -1,
                        stderr=pipes["err"][0] if pipes else -1,
-                       stdin=pipes["in"][1] if "in" in pipes else -1)
+                       stdin=pipes["in"][1] if "in" in pipes else -1, status=status_r)
 
 
-def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec):  # type: ignore[no-untyped-def]
+def _reap_quietly(pid: int, status_r: int) -> None:
+    if pid > 0:
+        os.waitpid(pid, 0)
+    if status_r >= 0:
+        os.close(status_r)
+
+
+def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, status_fd=-1):  # type: ignore[no-untyped-def]
     step = "join cgroup"
     try:
         for f in procs_files:
@@ -236,7 +270,10 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec):
             tty_sock.close()
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
-        os._exit(128 - code if code < 0 else code)
+        code = 128 - code if code < 0 else code
+        if status_fd >= 0:
+            os.write(status_fd, f"{code}\n".encode())
+        os._exit(code)
     except KernelError as e:
         process.report(err_w, step, e.errno, e.path, e.message, 125)
     except OSError as e:

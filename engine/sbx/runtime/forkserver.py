@@ -33,7 +33,7 @@ from typing import Any
 
 from sbx.errors import ContainerSetupError
 
-_MAX_FDS = 8
+_MAX_FDS = 16
 
 
 class ForkServer:
@@ -89,27 +89,76 @@ class ForkServer:
                                       answer.decode(errors="replace") or "the fork server exited")
 
 
+    def exec_joiner(self, ns_fds: list[tuple[str, int]], procs_files: list[Any], err_w: int,
+                    tty_sock: Any, pipes: dict[str, tuple[int, int]], status_w: int,
+                    job: dict[str, Any]) -> None:
+        """Have the server run ``execute._joiner`` (setns + fork + exec) for ``sbx exec``;
+        the joiner reports the command's exit code on ``status_w``."""
+        fds = [fd for _, fd in ns_fds] + [err_w, status_w]
+        std = {"in": pipes["in"][0]} if "in" in pipes else {}
+        if "out" in pipes:
+            std["out"], std["err"] = pipes["out"][1], pipes["err"][1]
+        names = sorted(std)
+        fds += [std[n] for n in names]
+        if tty_sock is not None:
+            fds.append(tty_sock.fileno())
+        payload = json.dumps({
+            "op": "exec", "ns": [ns for ns, _ in ns_fds], "procs": [str(p) for p in procs_files],
+            "std": names, "tty": tty_sock is not None, **job}).encode()
+        with self.lock:
+            sock = self._ensure()
+            sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+            answer = sock.recv(65536)
+        if answer != b"ok":
+            raise ContainerSetupError("fork server", 0, "",
+                                      answer.decode(errors="replace") or "the fork server exited")
+
+
+def _serve_exec(req: dict[str, Any], received: list[int], sock: socket.socket) -> None:
+    """Fork the joiner of an exec (double fork: the server reaps at once, the joiner
+    reports the command's exit code on its status pipe)."""
+    from sbx.runtime import execute
+    from sbx.runtime.spec import ContainerSpec
+
+    n = len(req["ns"])
+    ns_fds = list(zip(req["ns"], received[:n], strict=True))
+    err_w, status_w = received[n], received[n + 1]
+    std = dict(zip(req["std"], received[n + 2:n + 2 + len(req["std"])], strict=True))
+    tty = socket.socket(fileno=received[-1]) if req["tty"] else None
+    raw = dict(req["es"])
+    raw["argv"], raw["env"] = tuple(raw["argv"]), tuple(raw["env"])
+    es = execute.ExecSpec(**raw)
+    spec = ContainerSpec.from_json(req["spec"])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock.close()
+            if os.fork() == 0:
+                for name, fd in std.items():
+                    os.dup2(fd, {"in": 0, "out": 1, "err": 2}[name])
+                execute._joiner(ns_fds, req["procs"], err_w, tty, es, req["env"], req["workdir"],
+                                req["user"], spec, status_w)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    if tty is not None:
+        tty.detach()
+
+
 def _record_json(rec: Any) -> dict[str, Any]:
     return {"id": rec.id, "name": rec.name, "created": rec.created,
             "spec": rec.spec.to_json(), "state": rec.state.to_json()}
 
 
 def serve(fd: int) -> None:
-    """The server's loop (a fresh interpreter, single-threaded)."""
-    from pathlib import Path
-
-    from sbx.cgroups import detect_mode, open_manager
-    from sbx.layout import Layout
-    from sbx.runtime import monitor
-    from sbx.runtime.records import ContainerRecord, ContainerStore
-    from sbx.runtime.rootfs import RootfsPlan
-    from sbx.runtime.spec import ContainerSpec, Mount
-    from sbx.runtime.state import ContainerState
+    """The server's loop (a fresh interpreter, single-threaded): one request at a time,
+    ``launch`` (a container's monitor) or ``exec`` (an exec's joiner)."""
+    from sbx.cgroups import detect_mode
 
     sock = socket.socket(fileno=fd)
     with open("/proc/self/mountinfo") as f:
         mountinfo = f.read()
-    mode = detect_mode(mountinfo)
+    host = (mountinfo, detect_mode(mountinfo))
     while True:
         try:
             msg, anc, _flags, _addr = sock.recvmsg(1 << 20, socket.CMSG_SPACE(_MAX_FDS * 4))
@@ -125,35 +174,10 @@ def serve(fd: int) -> None:
                 received.extend(arr)
         try:
             req = json.loads(msg)
-            it = iter(received)
-            slots = [next(it) if used else -1 for used in req["fd_used"]]
-            status_w, resize_r = slots[:2]
-            r = req["record"]
-            rec = ContainerRecord(r["id"], r["name"], r["created"],
-                                  ContainerSpec.from_json(r["spec"]),
-                                  ContainerState.from_json(r["state"]))
-            p = dict(req["plan"])
-            p["mounts"] = tuple(Mount(**m) for m in p["mounts"])
-            p["lower"] = tuple(p["lower"])
-            p["etc_files"] = tuple(tuple(x) for x in p["etc_files"])
-            plan = RootfsPlan(**p)
-            output_fds = (slots[2], slots[3]) if req["attached"] else (1, 2)
-            job = monitor.MonitorJob(rec, plan, req["attached"], status_w, resize_r,
-                                     req["join_netns"], output_fds)
-            store = ContainerStore(Layout(Path(req["root"]), Path(req["runroot"])))
-            cgroup = open_manager(f"sbx/{rec.id}", mountinfo=mountinfo, mode=mode)
-            pid = os.fork()
-            if pid == 0:  # the intermediate, as in launcher.launch
-                try:
-                    sock.close()
-                    os.setsid()
-                    if req["attached"] and slots[4] >= 0:
-                        os.dup2(slots[4], 0)
-                    if os.fork() == 0:
-                        monitor.main(job, store, cgroup)
-                finally:
-                    os._exit(0)
-            os.waitpid(pid, 0)
+            if req.get("op") == "exec":
+                _serve_exec(req, received, sock)
+            else:
+                _serve_launch(req, received, sock, host)
             answer = b"ok"
         except Exception as e:  # noqa: BLE001 - the caller gets the reason
             answer = f"fork server: {type(e).__name__}: {e}".encode()
@@ -164,6 +188,49 @@ def serve(fd: int) -> None:
                 except OSError:
                     pass
         sock.send(answer)
+
+
+def _serve_launch(req: dict[str, Any], received: list[int], sock: socket.socket,
+                  host: tuple[str, Any]) -> None:
+    """Fork the intermediate of a container start, exactly as ``launcher.launch`` would."""
+    from pathlib import Path
+
+    from sbx.cgroups import open_manager
+    from sbx.layout import Layout
+    from sbx.runtime import monitor
+    from sbx.runtime.records import ContainerRecord, ContainerStore
+    from sbx.runtime.rootfs import RootfsPlan
+    from sbx.runtime.spec import ContainerSpec, Mount
+    from sbx.runtime.state import ContainerState
+
+    it = iter(received)
+    slots = [next(it) if used else -1 for used in req["fd_used"]]
+    status_w, resize_r = slots[:2]
+    r = req["record"]
+    rec = ContainerRecord(r["id"], r["name"], r["created"], ContainerSpec.from_json(r["spec"]),
+                          ContainerState.from_json(r["state"]))
+    p = dict(req["plan"])
+    p["mounts"] = tuple(Mount(**m) for m in p["mounts"])
+    p["lower"] = tuple(p["lower"])
+    p["etc_files"] = tuple(tuple(x) for x in p["etc_files"])
+    plan = RootfsPlan(**p)
+    output_fds = (slots[2], slots[3]) if req["attached"] else (1, 2)
+    job = monitor.MonitorJob(rec, plan, req["attached"], status_w, resize_r, req["join_netns"],
+                             output_fds)
+    store = ContainerStore(Layout(Path(req["root"]), Path(req["runroot"])))
+    cgroup = open_manager(f"sbx/{rec.id}", mountinfo=host[0], mode=host[1])
+    pid = os.fork()
+    if pid == 0:  # the intermediate
+        try:
+            sock.close()
+            os.setsid()
+            if req["attached"] and slots[4] >= 0:
+                os.dup2(slots[4], 0)
+            if os.fork() == 0:
+                monitor.main(job, store, cgroup)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 
