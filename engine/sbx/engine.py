@@ -9,7 +9,6 @@ import builtins
 import os
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from sbx.errors import ContainerNotFound, IllegalState, PermissionDenied, SbxErr
 from sbx.layout import Layout
 from sbx.linux import proc
 from sbx.runtime.records import ContainerRecord, ContainerStore
-from sbx.runtime.spec import ContainerSpec, RunOptions
+from sbx.runtime.spec import RunOptions
 from sbx.runtime.state import Status
 
 
@@ -176,10 +175,11 @@ class Engine:
             return self.start(rec.id, attached=attached, output_fds=output_fds)
         except SbxError:
             if opts.auto_remove:
-                self._remove_quietly(rec.id)
+                self.remove_quietly(rec.id)
             raise
 
-    def _remove_quietly(self, cid: str) -> None:
+    def remove_quietly(self, cid: str) -> None:
+        """Best-effort forced removal (clean-up after a failed start)."""
         try:
             self.remove(cid, force=True)
         except SbxError:
@@ -321,7 +321,3 @@ class Engine:
         for rec in self.containers.all():
             used.setdefault(rec.spec.image_id, []).append(rec.id)
         return used
-
-    def iter_specs(self) -> Iterator[ContainerSpec]:
-        for rec in self.containers.all():
-            yield rec.spec

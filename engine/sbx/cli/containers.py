@@ -170,7 +170,7 @@ def cmd_run(name: str, argv: list[str]) -> int:
         started = engine.start(rec.id, attached=not detach)
     except SbxError:
         if p.opts["rm"]:
-            engine._remove_quietly(rec.id)
+            engine.remove_quietly(rec.id)
         raise
     if detach:
         sys.stdout.write(rec.id + "\n")
