@@ -113,8 +113,6 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
             syscalls.setns(fd, CLONE_NEWNET, job.join_netns)
             os.close(fd)
         syscalls.unshare(CLONE_NEWPID)
-        cg = cgroup
-        cg.create(_resources(spec))
     except SbxError as e:
         _fail(store, rec, job, cg, step="prepare", detail=e.one_line(), code=125)
         return 125
@@ -159,18 +157,20 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         os.close(fd)
     if tty_theirs is not None:
         tty_theirs.close()
-    # The child builds its rootfs while we move it into its cgroup (on cgroup v1 the first
-    # migration waits for an RCU grace period); it waits for "c" before it drops privileges
-    # and execs, so nothing of the command runs outside the cgroup.
+    # The child builds its rootfs while we create its cgroup and move it in (on cgroup v1
+    # the first migration waits for an RCU grace period); it waits for "c" before it drops
+    # privileges and execs, so nothing of the command runs outside the cgroup.
     os.write(go_w, b"g")
     pid_start = proc.start_time(pid)
     try:
+        cg = cgroup
+        cg.create(_resources(spec))
         cg.add_pid(pid)
     except SbxError as e:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(go_w)
-        _fail(store, rec, job, cg, step="join cgroup", detail=e.one_line(), code=125)
+        _fail(store, rec, job, cg, step="cgroup", detail=e.one_line(), code=125)
         return 125
     master = -1  # with -t: the container's pty, sized before the command runs
     if tty_ours is not None:
@@ -223,10 +223,6 @@ def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) 
         oom = cg.oom_killed()
     except (SbxError, OSError):
         pass
-    try:
-        cg.destroy()
-    except (SbxError, OSError) as e:
-        note_failure(store, cid, e)
     if oom and code == 0:
         code = 137
     finished = time.time()
@@ -242,6 +238,10 @@ def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) 
     except (SbxError, OSError) as e:
         note_failure(store, cid, e)
     _send(status_fd, ev="exited", code=code, oom=oom)
+    try:  # after the word to the launcher: nobody waits for this part
+        cg.destroy()
+    except (SbxError, OSError) as e:
+        note_failure(store, cid, e)
 
 
 def _initial_size(resize_fd: int, master: int) -> None:
