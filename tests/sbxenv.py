@@ -63,7 +63,11 @@ def make_env(busybox_tar: Path) -> SbxEnv:
     env.pop("SBX_RUNROOT", None)
     env["SBX_OFFLINE"] = "1"
     e = SbxEnv(root, env)
-    e.ok("import", str(busybox_tar), "bb:latest")
+    try:
+        e.ok("import", str(busybox_tar), "bb:latest")
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)  # a failed set-up leaves no store behind
+        raise
     return e
 
 
