@@ -25,7 +25,7 @@ def write_bytes(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = Fal
 
 
 def write_json(path: Path, obj: Any, *, fsync: bool = False) -> None:
-    write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode(), fsync=fsync)
+    write_bytes(path, json.dumps(obj, separators=(",", ":")).encode(), fsync=fsync)
 
 
 def read_json(path: Path) -> Any:

@@ -234,7 +234,7 @@ def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) 
         store.update_state(cid, _exit)
         rec = store.load(cid)
         if rec.spec.auto_remove:
-            store.delete_files(rec)
+            store.delete_files(rec, measure=False)
     except (SbxError, OSError) as e:
         note_failure(store, cid, e)
     _send(status_fd, ev="exited", code=code, oom=oom)

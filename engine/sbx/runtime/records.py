@@ -193,12 +193,13 @@ class ContainerStore:
             self.save_state(cid, new)
             return new
 
-    def delete_files(self, rec: ContainerRecord) -> int:
-        """Remove a container's directories and name; returns bytes freed (its layer)."""
+    def delete_files(self, rec: ContainerRecord, *, measure: bool = True) -> int:
+        """Remove a container's directories and name; returns bytes freed (its layer, when
+        ``measure``: ``--rm`` has nobody to tell and skips the walk)."""
         import shutil
 
         files = self.files(rec.id)
-        size = _du(files.upper)
+        size = _du(files.upper) if measure else 0
         npath = self.layout.names_dir / rec.name
         try:
             if npath.read_text().strip() == rec.id:

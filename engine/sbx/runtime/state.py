@@ -5,7 +5,7 @@ time so that a recycled pid is never taken for the container."""
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sbx.errors import IllegalState
@@ -55,15 +55,20 @@ class ContainerState:
     ports: tuple[HostPort, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["status"] = self.status.value
-        return d
+        # by hand: dataclasses.asdict deep-copies and is slow on the start path
+        return {"status": self.status.value, "pid": self.pid, "pid_start": self.pid_start,
+                "monitor_pid": self.monitor_pid, "monitor_start": self.monitor_start,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "exit_code": self.exit_code, "oom_killed": self.oom_killed, "error": self.error,
+                "restart_count": self.restart_count,
+                "ports": [[p.container_port, p.proto, p.host_ip, p.host_port] for p in self.ports]}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ContainerState:
         d = dict(d)
         d["status"] = Status(d.get("status", "created"))
-        d["ports"] = tuple(HostPort(**p) for p in d.get("ports", ()))
+        d["ports"] = tuple(HostPort(**p) if isinstance(p, dict) else HostPort(*p)
+                           for p in d.get("ports", ()))
         return cls(**d)
 
     def starting(self, *, pid: int, pid_start: int | None, monitor_pid: int,
