@@ -16,6 +16,7 @@ References: proc(5) ``/proc/[pid]/mountinfo``; cgroups(7) "CGROUPS VERSION 1" an
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,10 +93,22 @@ def mounts_under(root: Path, mountinfo: str | None = None) -> list[CgroupMount]:
     """The visible cgroup mounts at or below ``root``.
 
     A later mount on the same point, or on a parent of it, hides earlier ones (as a tmpfs
-    mounted over ``/sys/fs/cgroup`` hides what was there).
+    mounted over ``/sys/fs/cgroup`` hides what was there).  Results for a given mountinfo
+    text are remembered (an Engine opens a manager per container start).
     """
+    if mountinfo is None:
+        return _mounts_under(root, read_mountinfo(None))
+    return list(_mounts_under_cached(root, mountinfo))
+
+
+@functools.lru_cache(maxsize=8)
+def _mounts_under_cached(root: Path, mountinfo: str) -> tuple[CgroupMount, ...]:
+    return tuple(_mounts_under(root, mountinfo))
+
+
+def _mounts_under(root: Path, mountinfo: str) -> list[CgroupMount]:
     visible: dict[Path, CgroupMount] = {}
-    for entry in mountinfo_parse(read_mountinfo(mountinfo)):
+    for entry in mountinfo_parse(mountinfo):
         point = Path(entry.mount_point)
         for hidden in [p for p in visible if p == point or point in p.parents]:
             del visible[hidden]

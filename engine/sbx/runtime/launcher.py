@@ -1,26 +1,25 @@
 """Starting a container: the launcher's side of the setup ladder.
 
-The launcher (the ``sbx`` command or the Python API, single-threaded at this point)
-forks an intermediate process that starts a new session and forks the monitor, then
-exits, so the monitor is nobody's zombie and outlives the launcher.  Messages flow
-child -> parent over pipes, one JSON line each::
+The launcher (the ``sbx`` command or the Python API, single-threaded at this point; a
+threaded caller goes through ``forkserver``) forks the monitor, which starts a new session
+and outlives the launcher (a monitor that exits while its launcher still runs is reaped
+on the launcher's next start).  Messages flow child -> parent over pipes, one JSON line
+each::
 
-    launcher              intermediate        monitor                         init (container)
-    fork ───────────────► setsid
-                          fork ─────────────► listen on published ports
-    waitpid ◄──────────── exit                unshare(NET) + lo up | setns(NET) | host
-                                              unshare(PID); cgroup create + limits
-                                              fork ─────────────────────────► setsid, stdio; wait for "g"
-                                              cgroup add_pid(init)
-                                              write "g" on go pipe ─────────► unshare(MNT|UTS|IPC), hostname
-                                                                              overlay, /proc /dev /sys, binds,
-                                                                              masks, pivot_root, user, caps,
-                                                                              no_new_privs, execve
-                                              err pipe EOF (CLOEXEC) ◄─────── exec succeeded
-                                              err pipe JSON {step,errno,...} ◄ setup or exec failed
-                                              state.json: running (pid + start time)
-    read {"ev":"started"} ◄────────────────── or {"ev":"error", step, errno, path, detail, code}
-    (attached) {"ev":"exited","code"} ◄────── container exited; cgroup removed; state exited
+    launcher                       monitor                              init (container)
+    fork ────────────────────────► setsid; listen on published ports
+                                   unshare(NET) + lo up | setns(NET) | host
+                                   unshare(PID)
+                                   fork ──────────────────────────────► setsid, stdio
+                                   write "g" on go pipe ──────────────► unshare(MNT|UTS|IPC), hostname,
+                                   cgroup create + limits, add_pid      overlay, /proc /dev /sys, binds,
+                                                                        masks, pivot_root (-t: pty sent up)
+                                   write "c" on go pipe ──────────────► user, caps, no_new_privs, execve
+                                   err pipe EOF (CLOEXEC) ◄──────────── exec succeeded
+                                   err pipe JSON {step,errno,...} ◄──── setup or exec failed
+                                   state.json: running (pid + start time)
+    read {"ev":"started"} ◄─────── or {"ev":"error", step, errno, path, detail, code}
+    (attached) {"ev":"exited"} ◄── container exited; state exited (--rm: removed); cgroup removed
 
 An error on any rung comes back as ``ContainerSetupError`` (or 126/127 for exec) naming the
 step, errno and path."""
@@ -169,18 +168,35 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
     return Started(rec, int(msg["pid"]), ports, status_r, resize_w, store=store)
 
 
+_MONITORS: set[int] = set()   # monitors forked by this process, reaped when they exit
+
+
+def _reap_monitors() -> None:
+    """Collect monitors of this process that have exited (they are zombies until then,
+    which ``proc.is_alive`` already counts as gone)."""
+    for pid in list(_MONITORS):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _MONITORS.discard(pid)
+
+
 def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, status_r: int) -> None:
-    """Fork the intermediate, which forks the monitor and exits (the ladder's first rungs)."""
+    """Fork the monitor in a new session (the ladder's first rung).  It stays this
+    process's child, reaped without blocking on later calls (a fork of a large process
+    costs a millisecond or two: one instead of the classic double fork)."""
+    _reap_monitors()
     pid = os.fork()
-    if pid == 0:  # intermediate
+    if pid == 0:
         try:
             os.close(status_r)
             os.setsid()
-            if os.fork() == 0:
-                monitor.main(job, store, cgroup)
+            monitor.main(job, store, cgroup)
         finally:
             os._exit(0)
-    os.waitpid(pid, 0)
+    _MONITORS.add(pid)
 
 
 def _setup_error(msg: dict) -> SbxError:
