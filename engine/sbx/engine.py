@@ -314,6 +314,7 @@ class Engine:
                 with self.containers.locked(rec.id):
                     size += self.containers.delete_files(rec)
                 removed.append(rec.id)
+        self.containers.sweep_removed()  # directories a killed monitor had not deleted yet
         return PruneReport(containers=tuple(removed), reclaimed=size)
 
     def images_in_use(self) -> dict[str, builtins.list[str]]:

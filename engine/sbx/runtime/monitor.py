@@ -234,7 +234,7 @@ def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) 
         store.update_state(cid, _exit)
         rec = store.load(cid)
         if rec.spec.auto_remove:
-            store.delete_files(rec, measure=False)
+            store.delete_files(rec, measure=False, defer=True)
     except (SbxError, OSError) as e:
         note_failure(store, cid, e)
     _send(status_fd, ev="exited", code=code, oom=oom)
@@ -242,6 +242,7 @@ def finish(store: ContainerStore, cid: str, cg: Any, code: int, status_fd: int) 
         cg.destroy()
     except (SbxError, OSError) as e:
         note_failure(store, cid, e)
+    store.sweep_removed(cid)
 
 
 def _initial_size(resize_fd: int, master: int) -> None:

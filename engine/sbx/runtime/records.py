@@ -193,9 +193,12 @@ class ContainerStore:
             self.save_state(cid, new)
             return new
 
-    def delete_files(self, rec: ContainerRecord, *, measure: bool = True) -> int:
+    def delete_files(self, rec: ContainerRecord, *, measure: bool = True,
+                     defer: bool = False) -> int:
         """Remove a container's directories and name; returns bytes freed (its layer, when
-        ``measure``: ``--rm`` has nobody to tell and skips the walk)."""
+        ``measure``: ``--rm`` has nobody to tell and skips the walk).  The directory is
+        first renamed out of sight (``.removing-<id>``), so no reader sees half of it; with
+        ``defer`` the caller deletes that later with ``sweep_removed`` (off its hot path)."""
         import shutil
 
         files = self.files(rec.id)
@@ -213,8 +216,17 @@ class ContainerStore:
             os.rename(files.dir, tomb)
         except FileNotFoundError:
             return 0
-        shutil.rmtree(tomb, ignore_errors=True)
+        if not defer:
+            shutil.rmtree(tomb, ignore_errors=True)
         return size
+
+    def sweep_removed(self, cid: str | None = None) -> None:
+        """Delete renamed-away container directories (one, or all that were left behind)."""
+        import shutil
+
+        pattern = f".removing-{cid}" if cid else ".removing-*"
+        for tomb in self.layout.containers.glob(pattern):
+            shutil.rmtree(tomb, ignore_errors=True)
 
 
 def _du(path: Path) -> int:
