@@ -138,3 +138,13 @@ def cgroup_relpath(name: str) -> PurePosixPath:
         raise InvalidArgument(f"invalid cgroup name {name!r}",
                               hint="use a relative path such as 'sbx/<container-id>'")
     return rel
+
+
+def remove_created(files: CgroupFiles, created: list[Path]) -> None:
+    """Undo a failed ``create``: remove the directories it made, deepest first."""
+    for path in reversed(created):
+        try:
+            files.rmdir(path, timeout=0.5)
+        except CgroupError as exc:
+            log.debug("cleanup after failed create: %s", exc)
+

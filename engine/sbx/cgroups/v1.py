@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sbx.cgroups.fs import CgroupFileError, CgroupFiles, cgroup_relpath
+from sbx.cgroups.fs import CgroupFileError, CgroupFiles, cgroup_relpath, remove_created
 from sbx.cgroups.kill import signal_all, wait_empty, wait_for
 from sbx.cgroups.mode import CgroupMount
 from sbx.cgroups.resources import CPU_PERIOD_US, Resources
@@ -118,11 +118,7 @@ class V1Manager:
                 self._make_dirs(h, created)
             self._apply(resources)
         except BaseException:
-            for path in reversed(created):
-                try:
-                    self.files.rmdir(path, timeout=0.5)
-                except CgroupError as exc:
-                    log.debug("cleanup after failed create: %s", exc)
+            remove_created(self.files, created)
             raise
 
     def _check_controllers(self, r: Resources) -> None:

@@ -26,7 +26,7 @@ import os
 import signal
 from pathlib import Path
 
-from sbx.cgroups.fs import CgroupFileError, CgroupFiles, cgroup_relpath
+from sbx.cgroups.fs import CgroupFileError, CgroupFiles, cgroup_relpath, remove_created
 from sbx.cgroups.kill import signal_all, wait_empty, wait_for
 from sbx.cgroups.mode import DEFAULT_ROOT
 from sbx.cgroups.resources import CPU_PERIOD_US, Resources
@@ -82,11 +82,7 @@ class V2Manager:
             self._make_tree(need, created)
             self._apply(resources)
         except BaseException:
-            for path in reversed(created):
-                try:
-                    self.files.rmdir(path, timeout=0.5)
-                except CgroupError as exc:
-                    log.debug("cleanup after failed create: %s", exc)
+            remove_created(self.files, created)
             raise
 
     def _make_tree(self, need: list[str], created: list[Path]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sbx.errors import InvalidArgument
 
@@ -138,20 +139,7 @@ class Filters:
                 return False
         if "ancestor" in v and not any(_is_ancestor(x, c, resolve_image) for x in v["ancestor"]):
             return False
-        for key in ("before", "since"):
-            if key in v:
-                if lookup is None:
-                    raise InvalidArgument(f"filter '{key}' is not supported here", hint=_HINT)
-                for ref in v[key]:
-                    other = lookup(ref)
-                    if other is None:
-                        raise InvalidArgument(f"No such container: {ref}",
-                                              hint=f"the {key} filter names a container")
-                    if key == "before" and not c.created < other.created:
-                        return False
-                    if key == "since" and not c.created > other.created:
-                        return False
-        return True
+        return self._in_time_window(c.created, lookup, "container")
 
     # ------------------------------------------------------------ images
 
@@ -168,19 +156,23 @@ class Filters:
         if "reference" in v:
             if not any(_reference_match(p, tag) for p in v["reference"] for tag in img.repo_tags):
                 return False
+        return self._in_time_window(img.created, lookup, "image")
+
+    def _in_time_window(self, created: float, lookup: Callable[[str], Any] | None,
+                        what: str) -> bool:
+        """``before=REF`` / ``since=REF``: created before or after the object REF names."""
         for key in ("before", "since"):
-            if key in v:
+            for ref in self.values.get(key, ()):
                 if lookup is None:
                     raise InvalidArgument(f"filter '{key}' is not supported here", hint=_HINT)
-                for ref in v[key]:
-                    other = lookup(ref)
-                    if other is None:
-                        raise InvalidArgument(f"No such image: {ref}",
-                                              hint=f"the {key} filter names an image")
-                    if key == "before" and not img.created < other.created:
-                        return False
-                    if key == "since" and not img.created > other.created:
-                        return False
+                other = lookup(ref)
+                if other is None:
+                    raise InvalidArgument(f"No such {what}: {ref}",
+                                          hint=f"the {key} filter names {'an' if what == 'image' else 'a'} {what}")
+                if key == "before" and not created < other.created:
+                    return False
+                if key == "since" and not created > other.created:
+                    return False
         return True
 
 

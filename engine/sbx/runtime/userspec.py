@@ -62,16 +62,23 @@ def _int(text: str) -> int | None:
     return None
 
 
-def parse_passwd(text: str) -> list[PasswdEntry]:
-    """Entries of an /etc/passwd text; malformed lines are skipped."""
+def _fields(text: str, minimum: int) -> list[list[str]]:
+    """The colon-separated fields of each line of /etc/passwd or /etc/group (comments,
+    blank and short lines skipped)."""
     out = []
     for line in text.splitlines():
         line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(":")
-        if len(parts) < 4:
-            continue
+        if line and not line.startswith("#"):
+            parts = line.split(":")
+            if len(parts) >= minimum:
+                out.append(parts)
+    return out
+
+
+def parse_passwd(text: str) -> list[PasswdEntry]:
+    """Entries of an /etc/passwd text; malformed lines are skipped."""
+    out = []
+    for parts in _fields(text, 4):
         uid, gid = _int(parts[2]), _int(parts[3])
         if uid is None or gid is None:
             continue
@@ -82,13 +89,7 @@ def parse_passwd(text: str) -> list[PasswdEntry]:
 def parse_group(text: str) -> list[GroupEntry]:
     """Entries of an /etc/group text; malformed lines are skipped."""
     out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(":")
-        if len(parts) < 3:
-            continue
+    for parts in _fields(text, 3):
         gid = _int(parts[2])
         if gid is None:
             continue
