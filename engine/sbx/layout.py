@@ -1,8 +1,10 @@
 """The one place where on-disk paths are computed (state root and runtime root).
 
-Root's store lives in ``/var/lib/sbx`` with runtime files under ``/run/sbx``;
-``SBX_ROOT``/``--root`` moves the store, and then runtime files go to ``<root>/run`` unless
-``SBX_RUNROOT`` says otherwise.  Nothing else in sbx builds a path under these roots by
+Root's store lives in ``/var/lib/sbx`` with runtime files under ``/run/sbx``; an ordinary
+user's (rootless mode) in ``$XDG_DATA_HOME/sbx`` (``~/.local/share/sbx``) with runtime files
+under ``$XDG_RUNTIME_DIR/sbx`` (or a private ``/tmp/sbx-run-<uid>``).  ``SBX_ROOT``/``--root``
+moves the store, and then runtime files go to ``<root>/run`` unless ``SBX_RUNROOT`` says
+otherwise.  Nothing else in sbx builds a path under these roots by
 hand: add a property here instead.
 """
 
@@ -26,8 +28,17 @@ class Layout:
     def from_env(cls, root: str | os.PathLike[str] | None = None,
                  runroot: str | os.PathLike[str] | None = None) -> Layout:
         env_root = root or os.environ.get("SBX_ROOT")
-        r = Path(env_root).absolute() if env_root else DEFAULT_ROOT
         env_run = runroot or os.environ.get("SBX_RUNROOT")
+        if env_root:
+            r = Path(env_root).absolute()
+        else:
+            from sbx.rootless.idmap import current
+
+            mode = current()
+            if mode.rootless:
+                r = user_data_home(mode.host_uid) / "sbx"
+                return cls(r, Path(env_run).absolute() if env_run else user_runtime_dir(mode.host_uid))
+            r = DEFAULT_ROOT
         if env_run:
             rr = Path(env_run).absolute()
         elif r == DEFAULT_ROOT:
@@ -108,3 +119,51 @@ class Layout:
         """The pytest plugin's files: ``sandbox/{locks,runs/<run id>,kept}`` (shared session
         containers of xdist runs, image locks, containers kept for debugging)."""
         return self.root / "sandbox"
+
+
+def _home(uid: int) -> Path:
+    home = os.environ.get("HOME")
+    if home:
+        try:
+            if os.stat(home).st_uid == os.geteuid():
+                return Path(home)
+        except OSError:
+            pass
+    import pwd
+
+    try:
+        return Path(pwd.getpwuid(uid).pw_dir)
+    except KeyError:
+        return Path(home or "/")
+
+
+def user_data_home(uid: int) -> Path:
+    """``$XDG_DATA_HOME`` or ``~/.local/share`` of the user ``uid`` acts for."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return Path(xdg).absolute() if xdg else _home(uid) / ".local" / "share"
+
+
+def user_runtime_dir(uid: int) -> Path:
+    """``$XDG_RUNTIME_DIR/sbx`` when that is the user's, else ``/tmp/sbx-run-<uid>``
+    (created private; one owned by somebody else is refused, not used)."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        try:
+            if os.stat(xdg).st_uid == os.geteuid():
+                return Path(xdg) / "sbx"
+        except OSError:
+            pass
+    path = Path(f"/tmp/sbx-run-{uid}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    import stat as stat_mod
+
+    if not stat_mod.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        from sbx.errors import PermissionDenied
+
+        raise PermissionDenied(f"{path} is not a private directory of this user",
+                               hint="remove it, or set XDG_RUNTIME_DIR or SBX_RUNROOT")
+    return path

@@ -60,7 +60,7 @@ SURNAMES: tuple[str, ...] = (
 _FORBIDDEN = "boring_wozniak"
 _ATTEMPTS = 6
 
-NAME_RE = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+NAME_RE = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
 def random_name(taken: Callable[[str], bool] | Collection[str] = frozenset(), *,
@@ -96,8 +96,9 @@ def random_name(taken: Callable[[str], bool] | Collection[str] = frozenset(), *,
 def validate_name(name: str) -> str:
     """Check a container name against Docker's rule and return it without a leading "/".
 
-    Docker requires ``[a-zA-Z0-9][a-zA-Z0-9_.-]+``: at least two characters, the first
-    one a letter or digit.
+    The first character a letter or digit, then letters, digits, ``_``, ``.`` and ``-``.
+    One character is enough (as podman allows; Docker asks for two, which rejects names
+    such as ``r`` that people do type).
     """
     if not NAME_RE.fullmatch(name):
         raise InvalidArgument(

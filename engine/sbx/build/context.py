@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sbx.build.dockerignore import IgnoreRules, walk_context
-from sbx.errors import BuildError
+from sbx.errors import BuildError, StoreError
 
 _WILDCARD = re.compile(r"[*?\[]")
 _TAR_MAGIC_OFFSET = 257
@@ -113,13 +113,16 @@ class BuildContext:
             if _looks_like_tar(data):
                 import io
 
-                with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-                    tar.extractall(root, filter="data")
+                from sbx.layers.unpack import unpack
+                from sbx.layers.whiteouts import WhiteoutMode
+
+                # the layer unpacker's checks (no escapes, no devices), owners not kept
+                unpack(io.BytesIO(data), root, whiteouts=WhiteoutMode.KEEP, preserve_owner=False)
             else:
                 (root / "Dockerfile").write_bytes(data)
                 dockerfile = "Dockerfile"
             return cls(root, IgnoreRules.load(root), dockerfile=dockerfile, owned=True)
-        except (tarfile.TarError, OSError) as err:
+        except (tarfile.TarError, OSError, StoreError) as err:
             shutil.rmtree(root, ignore_errors=True)
             raise BuildError(f"cannot read the build context from stdin: {err}",
                              hint="pipe a tar of the context (tar -C DIR -c .) or a Dockerfile") from None

@@ -99,9 +99,9 @@ def cmd_build(name: str, argv: list[str]) -> int:
     result = replay(Layout.from_env(), opts, progress)  # type: ignore[arg-type]
     if result is None:
         from sbx.build.session import build
-        from sbx.engine import Engine
+        from sbx.cli.context import open_engine
 
-        engine = Engine.from_env()
+        engine = open_engine()
         engine.require_root("building images")
         try:
             result = build(engine, opts, progress, stdin=sys.stdin.buffer)  # type: ignore[arg-type]

@@ -18,7 +18,17 @@ def parse_or_help(spec: CommandSpec, argv: list[str]) -> Parsed | None:
 
 
 def open_engine() -> Any:
-    """The engine for this store (``SBX_ROOT``/``--root``), imported on first use."""
+    """The engine for this store (``SBX_ROOT``/``--root``), imported on first use.  An
+    ordinary user's command joins the user's namespace first (rootless mode), so that
+    everything after runs as root of that namespace."""
     from sbx.engine import Engine
+    from sbx.layout import Layout
+    from sbx.rootless.idmap import current
 
-    return Engine.from_env()
+    layout = Layout.from_env()
+    mode = current()
+    if mode.rootless and not mode.in_userns:
+        from sbx.rootless.userns import join
+
+        join(layout.runroot)
+    return Engine(layout)

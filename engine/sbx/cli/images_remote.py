@@ -213,7 +213,7 @@ BOOTSTRAP = CommandSpec("sbx bootstrap", "sbx bootstrap [OPTIONS] debian:SUITE|u
 
 
 def cmd_bootstrap(name: str, argv: list[str]) -> int:
-    from sbx.images.bootstrap import BootstrapSpec, bootstrap
+    from sbx.images.bootstrap import BootstrapSpec, bootstrap, start_unprivileged
 
     p = parse_or_help(BOOTSTRAP, argv)
     if p is None:
@@ -222,8 +222,14 @@ def cmd_bootstrap(name: str, argv: list[str]) -> int:
     spec = BootstrapSpec.parse(p.args[0], tag=o["tag"], variant=o["variant"] or "minbase",
                                include=tuple(o["include"]), mirror=o["mirror"],
                                architecture=o["arch"])
-    engine = open_engine()
-    engine.require_root("bootstrapping an image")
-    rec = bootstrap(engine.images, spec, out=sys.stderr)
+    started = start_unprivileged(spec)
+    try:
+        engine = open_engine()
+        engine.require_root("bootstrapping an image")
+        rec = bootstrap(engine.images, spec, out=sys.stderr, started=started)
+    finally:
+        if started is not None and started.poll() is None:
+            started.kill()
+            started.wait()
     sys.stdout.write(f"{rec.id}\n")
     return 0

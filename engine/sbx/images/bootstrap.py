@@ -139,17 +139,33 @@ def _relay(stream: IO[bytes], out: TextIO | None) -> threading.Thread:
     return t
 
 
-def _mmdebstrap_cmd(spec: BootstrapSpec) -> list[str]:
+def _mmdebstrap_cmd(spec: BootstrapSpec, *, unshare: bool = False) -> list[str]:
     cmd = ["mmdebstrap", f"--variant={spec.variant}", "--format=tar",
            f"--architectures={spec.architecture}"]
+    if unshare:  # an ordinary user: mmdebstrap makes its own user namespace (subuid)
+        cmd.append("--mode=unshare")
     if spec.include:
         cmd.append("--include=" + ",".join(spec.include))
     return [*cmd, spec.suite, "-", spec.sources()]
 
 
-def _run_mmdebstrap(store: Store, spec: BootstrapSpec, out: TextIO | None):  # type: ignore[no-untyped-def]
-    proc = subprocess.Popen(_mmdebstrap_cmd(spec), stdin=subprocess.DEVNULL,
+def start_unprivileged(spec: BootstrapSpec) -> subprocess.Popen[bytes] | None:
+    """Rootless mode: start mmdebstrap in its own ``unshare`` mode before this process
+    joins the user's namespace (from inside it, newuidmap cannot work).  None for root or
+    without mmdebstrap."""
+    from sbx.rootless.idmap import current
+
+    mode = current()
+    if not mode.rootless or mode.in_userns or _tool() != "mmdebstrap":
+        return None
+    return subprocess.Popen(_mmdebstrap_cmd(spec, unshare=True), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _run_mmdebstrap(store: Store, spec: BootstrapSpec, out: TextIO | None,
+                    started: subprocess.Popen[bytes] | None = None):  # type: ignore[no-untyped-def]
+    proc = started or subprocess.Popen(_mmdebstrap_cmd(spec), stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     relay = _relay(proc.stderr, out)
     try:
@@ -191,15 +207,20 @@ def _run_debootstrap(store: Store, spec: BootstrapSpec, out: TextIO | None):  # 
         return writer.digest
 
 
-def bootstrap(store: Store, spec: BootstrapSpec, *, out: TextIO | None = None) -> ImageRecord:
-    """Bootstrap the root filesystem and commit it as a one-layer image tagged ``spec.tag``."""
-    tool = _tool()
+def bootstrap(store: Store, spec: BootstrapSpec, *, out: TextIO | None = None,
+              started: subprocess.Popen[bytes] | None = None) -> ImageRecord:
+    """Bootstrap the root filesystem and commit it as a one-layer image tagged ``spec.tag``
+    (``started``: the mmdebstrap that ``start_unprivileged`` began)."""
+    tool = "mmdebstrap" if started is not None else _tool()
     if out is not None:
         out.write(f"Bootstrapping {spec.distro} {spec.suite} ({spec.variant}) from "
                   f"{spec.mirror} with {tool}\n")
         out.flush()
     with store.lease():
-        blob = (_run_mmdebstrap if tool == "mmdebstrap" else _run_debootstrap)(store, spec, out)
+        if tool == "mmdebstrap":
+            blob = _run_mmdebstrap(store, spec, out, started)
+        else:
+            blob = _run_debootstrap(store, spec, out)
         layer = store.layers.add(store.blobs.path(blob), compression=Compression.NONE)
         size = store.blobs.size(blob)
         record_blob(store, LayerBlob(layer.diff_id, blob, size, size, Compression.NONE))

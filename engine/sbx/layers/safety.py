@@ -48,6 +48,18 @@ class Policy:
     preserve_owner: bool = True
 
 
+
+def _with(member: tarfile.TarInfo, **changes: object) -> tarfile.TarInfo:
+    """``TarInfo.replace(deep=False)``, also on Pythons before 3.11.4 that lack it."""
+    if hasattr(member, "replace"):
+        return member.replace(deep=False, **changes)  # type: ignore[arg-type]
+    import copy
+
+    new = copy.copy(member)
+    for key, value in changes.items():
+        setattr(new, key, value)
+    return new
+
 def unsafe(member: tarfile.TarInfo | str, reason: str) -> UnsafeLayer:
     name = member if isinstance(member, str) else member.name
     return UnsafeLayer(f"unsafe layer member {name!r}: {reason}", hint=_HINT)
@@ -71,7 +83,7 @@ def clean_path(name: str, *, what: str = "path") -> str:
 def normalize_name(member: tarfile.TarInfo, policy: Policy) -> tarfile.TarInfo | None:
     """Leading ``/`` and ``./`` removed, ``..`` refused."""
     name = clean_path(member.name)
-    return member if name == member.name else member.replace(name=name, deep=False)
+    return member if name == member.name else _with(member, name=name)
 
 
 def check_type(member: tarfile.TarInfo, policy: Policy) -> tarfile.TarInfo | None:
@@ -95,7 +107,7 @@ def normalize_link(member: tarfile.TarInfo, policy: Policy) -> tarfile.TarInfo |
         if target == member.name:
             raise unsafe(member, "hardlink to itself")
         if target != member.linkname:
-            return member.replace(linkname=target, deep=False)
+            return _with(member, linkname=target)
     elif member.issym() and not member.linkname:
         raise unsafe(member, "symlink with an empty target")
     return member
@@ -120,14 +132,14 @@ def mode_policy(member: tarfile.TarInfo, policy: Policy) -> tarfile.TarInfo | No
     elif member.isdir():
         keep |= stat.S_ISGID
     mode = member.mode & keep
-    return member if mode == member.mode else member.replace(mode=mode, deep=False)
+    return member if mode == member.mode else _with(member, mode=mode)
 
 
 def owner_policy(member: tarfile.TarInfo, policy: Policy) -> tarfile.TarInfo | None:
     """Numeric ids only (host user names mean nothing in a layer); dropped if not preserving."""
     if policy.preserve_owner:
         return member
-    return member.replace(uid=None, gid=None, uname=None, gname=None, deep=False)  # type: ignore[arg-type]
+    return _with(member, uid=None, gid=None, uname=None, gname=None)  # type: ignore[arg-type]
 
 
 Pass = Callable[[tarfile.TarInfo, Policy], "tarfile.TarInfo | None"]

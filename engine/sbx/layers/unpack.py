@@ -36,6 +36,9 @@ from sbx.oci.digest import Digest
 
 log = logging.getLogger("sbx.layers")
 
+# tarfile's extraction filters exist from Python 3.12 (3.11.4 and 3.10.12 as backports).
+_HAS_FILTERS = hasattr(tarfile, "tar_filter")
+_FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if _HAS_FILTERS else ()
 _TAR_BUFSIZE = 16 * 1024        # tarfile's own read-ahead (small: it re-slices its buffer)
 _COPY_BUFSIZE = 1 << 20         # file data copied in 1 MiB chunks
 
@@ -144,7 +147,7 @@ class _Extractor:
         except tarfile.ReadError as exc:
             raise StoreError(f"layer tar is corrupt or truncated: {exc}",
                              hint="the download or file was cut short; fetch it again") from None
-        except tarfile.FilterError as exc:  # pragma: no cover - our checks run first
+        except _FILTER_ERRORS as exc:  # pragma: no cover - our checks run first
             raise unsafe(exc.tarinfo, str(exc)) from None
         finally:
             tar.close()
@@ -176,8 +179,11 @@ class _Extractor:
                 return  # the root exists; its attributes are applied at the end
         if m.issparse():  # rare: let tarfile rebuild the holes, behind its own filter too
             self._was_empty = False  # tarfile may create parents we do not track
-            tar.extract(m, str(self.dest), set_attrs=True, numeric_owner=True,
-                        filter=self._base_filter)
+            if _HAS_FILTERS:
+                tar.extract(m, str(self.dest), set_attrs=True, numeric_owner=True,
+                            filter=self._base_filter)
+            else:  # Python < 3.11.4 (Debian 12's 3.11.2): our passes already vetted ``m``
+                tar.extract(m, str(self.dest), set_attrs=True, numeric_owner=True)
         else:
             parent = m.name.rpartition("/")[0]
             if parent and parent not in self._real_dirs:

@@ -70,7 +70,16 @@ def make_overlay_whiteout(path: Path) -> None:
     os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
 
 
-def mark_overlay_opaque(directory: Path, prefix: str = "trusted.overlay.") -> None:
+def overlay_xattr_prefix() -> str:
+    """``trusted.overlay.`` for root; ``user.overlay.`` in rootless mode, where overlay is
+    mounted with ``userxattr`` (trusted.* xattrs need CAP_SYS_ADMIN on the host)."""
+    from sbx.rootless.idmap import current
+
+    return "user.overlay." if current().rootless else "trusted.overlay."
+
+
+def mark_overlay_opaque(directory: Path, prefix: str | None = None) -> None:
+    prefix = prefix or overlay_xattr_prefix()
     os.setxattr(directory, f"{prefix}opaque", b"y", follow_symlinks=False)
 
 

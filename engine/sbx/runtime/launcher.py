@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbx.errors import CommandNotExecutable, CommandNotFound, ContainerSetupError, SbxError
+from sbx.rootless.idmap import current
 from sbx.runtime import monitor
 from sbx.runtime.records import ContainerRecord, ContainerStore
 from sbx.runtime.rootfs import RootfsPlan
@@ -120,7 +121,8 @@ def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
         rootfs=str(files.rootfs), layers_dir=str(layers_dir), lower=tuple(lower),
         upper=str(files.upper), work=str(files.work), etc_files=tuple(etc), mounts=mounts,
         read_only=rec.spec.read_only, workdir=rec.spec.workdir,
-        own_net=rec.spec.network in ("private", "none"), privileged=rec.spec.privileged)
+        own_net=rec.spec.network in ("private", "none"), privileged=rec.spec.privileged,
+        rootless=current().rootless)
 
 
 def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup: object,

@@ -58,6 +58,8 @@ class RootfsPlan:
     own_net: bool                # a new network namespace (sysfs can be mounted fresh)
     console: bool = False        # -t: make /dev/console (init binds its pty there)
     privileged: bool = False
+    rootless: bool = False       # inside the user's namespace: overlay with userxattr,
+                                 # device nodes bound from the host, devpts without gid=5
 
 
 class Step:
@@ -94,17 +96,25 @@ def _overlay(plan: RootfsPlan) -> None:
     if not plan.lower:
         _mkdirs(lower)
     data = f"lowerdir={lower},upperdir={plan.upper},workdir={plan.work}"
+    if plan.rootless:
+        data += ",userxattr"
     sc.mount("overlay", plan.rootfs, "overlay", 0, data)
     os.chdir("/")
 
 
-def _dev(root: str, console: bool) -> None:
+def _dev(root: str, console: bool, rootless: bool = False) -> None:
     dev = os.path.join(root, "dev")
     _set("mount /dev", dev)
     _mkdirs(dev)
     sc.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
     for name, major, minor in DEVICES:
         path = os.path.join(dev, name)
+        if rootless:  # no mknod in a user namespace: bind the host's node (as podman does)
+            _set("bind", path)
+            with open(path, "a"):
+                pass
+            sc.mount(f"/dev/{name}", path, None, MS_BIND)
+            continue
         _set("mknod", path)
         os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
         os.chmod(path, 0o666)
@@ -113,8 +123,8 @@ def _dev(root: str, console: bool) -> None:
     pts = os.path.join(dev, "pts")
     _set("mount devpts", pts)
     os.mkdir(pts, 0o755)
-    sc.mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC,
-             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    opts = "newinstance,ptmxmode=0666,mode=0620" + ("" if rootless and not _gid_mapped(5) else ",gid=5")
+    sc.mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, opts)
     shm = os.path.join(dev, "shm")
     _set("mount /dev/shm", shm)
     os.mkdir(shm, 0o1777)
@@ -128,6 +138,18 @@ def _dev(root: str, console: bool) -> None:
         _set("create /dev/console", cons)
         with open(cons, "a"):
             pass
+
+
+def _gid_mapped(gid: int) -> bool:
+    try:
+        with open("/proc/self/gid_map") as f:
+            for line in f:
+                a, _b, n = (int(x) for x in line.split())
+                if a <= gid < a + n:
+                    return True
+    except (OSError, ValueError):
+        return True
+    return False
 
 
 def _proc_sys(root: str, own_net: bool) -> None:
@@ -209,7 +231,7 @@ def setup(plan: RootfsPlan) -> None:
     _overlay(plan)
     root = plan.rootfs
     _proc_sys(root, plan.own_net)
-    _dev(root, plan.console)
+    _dev(root, plan.console, plan.rootless)
     for target, host in plan.etc_files:
         _set("bind", target)
         real = _ensure_target(root, target, is_dir=False)

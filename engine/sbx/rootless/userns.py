@@ -1,0 +1,218 @@
+"""The user's namespace ``U``: created once, held by a pause process, joined by every sbx
+process that needs root powers (see the package docstring).
+
+Creating it (first use after boot, or after the pause process died)::
+
+    sbx (user, host namespace)            pause process (fresh interpreter)
+    flock(runroot/userns.lock)
+    Popen ─────────────────────────────► unshare(CLONE_NEWUSER)
+    read "u" ◄────────────────────────── write "u"
+    newuidmap PID 0 UID 1 1 SUB N         (full map; single map: the pause process
+    newgidmap PID 0 GID 1 1 SUB N          writes its own one-line maps)
+    write "mapped" ────────────────────► (single: setgroups deny, uid_map, gid_map)
+    read "ok" ◄──────────────────────── write "ok"; setsid; exec sleep infinity
+    runroot/userns.json {pid, start}
+
+Joining is ``setns(/proc/PID/ns/user)``: the user owns ``U``, so the kernel grants all
+capabilities in it; the process must be single-threaded (the CLI, the fork server, a
+monitor just forked).  Containers are created inside ``U`` by processes that joined it, so
+every later sbx process of the user (also in ``U``) can signal, enter and remove them.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from sbx.errors import KernelError, PermissionDenied, SbxError
+from sbx.linux import proc
+from sbx.rootless import idmap
+
+_ENABLE_HINT = ("enable unprivileged user namespaces (sysctl user.max_user_namespaces=15000; "
+                "on Debian/Ubuntu kernels also kernel.unprivileged_userns_clone=1, and with "
+                "AppArmor kernel.apparmor_restrict_unprivileged_userns=0), or run sbx as root")
+
+
+class UsernsUnavailable(PermissionDenied):
+    pass
+
+
+def record_path(runroot: Path) -> Path:
+    return runroot / "userns.json"
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _live_pause(runroot: Path) -> int | None:
+    from sbx import atomic
+
+    try:
+        rec = atomic.read_json(record_path(runroot))
+        pid, start = int(rec["pid"]), int(rec["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if proc.is_alive(pid, start) else None
+
+
+def ensure(runroot: Path) -> int:
+    """The pid of the pause process holding ``U``, creating it if needed."""
+    pid = _live_pause(runroot)
+    if pid is not None:
+        return pid
+    from sbx.locks import flocked
+
+    runroot.mkdir(parents=True, exist_ok=True)
+    with flocked(runroot / "userns.lock"):
+        pid = _live_pause(runroot)
+        if pid is None:
+            pid = _create(runroot)
+    return pid
+
+
+def _create(runroot: Path) -> int:
+    from sbx import atomic
+
+    uid, gid = os.getuid(), os.getgid()
+    m = idmap.for_user(uid, gid, _user_name(uid))
+    pkg_parent = str(Path(__file__).resolve().parents[2])
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from sbx.rootless.userns import pause_main; pause_main()")
+    child = subprocess.Popen(
+        [sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        close_fds=True, start_new_session=True, cwd="/")
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        first = child.stdout.readline().decode().strip()
+        if first != "u":
+            child.wait()
+            raise UsernsUnavailable(f"cannot create a user namespace: {first or 'the helper exited'}",
+                                    hint=_ENABLE_HINT)
+        if m.full:
+            for tool, which in (("newuidmap", "uid"), ("newgidmap", "gid")):
+                r = subprocess.run([tool, str(child.pid), *m.newidmap_args(which)],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    child.kill()
+                    child.wait()
+                    raise UsernsUnavailable(
+                        f"{tool} failed: {(r.stderr or r.stdout).strip() or 'exit ' + str(r.returncode)}",
+                        hint=f"check the user's ranges in {idmap.SUBUID} and {idmap.SUBGID} "
+                             f"and that {tool} is setuid root")
+            child.stdin.write(b"mapped\n")
+        else:
+            child.stdin.write(f"single {uid} {gid}\n".encode())
+        child.stdin.flush()
+        answer = child.stdout.readline().decode().strip()
+        if answer != "ok":
+            child.wait()
+            raise UsernsUnavailable(f"cannot set up the user namespace: {answer or 'the helper exited'}",
+                                    hint=_ENABLE_HINT)
+    finally:
+        child.stdin.close()
+        child.stdout.close()
+    start = proc.start_time(child.pid)
+    atomic.write_json(record_path(runroot), {"pid": child.pid, "start": start,
+                                             "full": m.full, "note": m.note})
+    # The pause process must outlive us: forget it so Popen's finalizer never reaps it.
+    child.returncode = 0
+    return child.pid
+
+
+def pause_main() -> None:
+    """The pause process (a fresh interpreter, see the ladder above)."""
+    import signal
+
+    from sbx.linux import syscalls
+    from sbx.linux.consts import CLONE_NEWUSER
+
+    out = sys.stdout.buffer
+    try:
+        syscalls.unshare(CLONE_NEWUSER)
+    except KernelError as e:
+        out.write(f"unshare(CLONE_NEWUSER): {os.strerror(e.errno)}\n".encode())
+        out.flush()
+        os._exit(1)
+    out.write(b"u\n")
+    out.flush()
+    line = sys.stdin.buffer.readline().decode().split()
+    try:
+        if line and line[0] == "single":
+            uid, gid = int(line[1]), int(line[2])
+            with open("/proc/self/setgroups", "w") as f:
+                f.write("deny")
+            with open("/proc/self/uid_map", "w") as f:
+                f.write(f"0 {uid} 1\n")
+            with open("/proc/self/gid_map", "w") as f:
+                f.write(f"0 {gid} 1\n")
+        elif not line or line[0] != "mapped":
+            os._exit(1)
+    except OSError as e:
+        out.write(f"writing the id map: {e.strerror}\n".encode())
+        out.flush()
+        os._exit(1)
+    out.write(b"ok\n")
+    out.flush()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    sleep = "/bin/sleep" if os.path.exists("/bin/sleep") else "/usr/bin/sleep"
+    try:
+        os.execv(sleep, ["sbx-pause", "infinity"])
+    except OSError:
+        while True:
+            signal.pause()
+
+
+def join(runroot: Path) -> None:
+    """Enter ``U`` (creating it if needed).  A no-op for root and for processes already
+    inside a user namespace.  Must be called while single-threaded."""
+    mode = idmap.current()
+    if not mode.rootless or mode.in_userns:
+        return
+    if threading.active_count() > 1:
+        raise SbxError("internal: joining the user namespace from a threaded process",
+                       hint="use the fork server")
+    from sbx.linux import syscalls
+    from sbx.linux.consts import CLONE_NEWUSER
+
+    for attempt in (0, 1):
+        pid = ensure(runroot)
+        path = f"/proc/{pid}/ns/user"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if attempt:
+                raise
+            continue
+        try:
+            syscalls.setns(fd, CLONE_NEWUSER, path)
+        finally:
+            os.close(fd)
+        break
+    try:
+        os.setgroups([])   # the host's supplementary groups mean nothing inside
+    except OSError:
+        pass
+    idmap.reset()
+
+
+def note(runroot: Path) -> str:
+    """What the map of ``U`` lacks ("" for a full map)."""
+    from sbx import atomic
+
+    try:
+        return str(atomic.read_json(record_path(runroot)).get("note") or "")
+    except (OSError, ValueError):
+        return ""
