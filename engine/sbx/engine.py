@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sbx.errors import ContainerNotFound, IllegalState, PermissionDenied, SbxError
+from sbx.errors import ContainerNotFound, IllegalState, SbxError
 from sbx.layout import Layout
 from sbx.linux import proc
 from sbx.runtime.records import ContainerRecord, ContainerStore
@@ -37,7 +37,12 @@ class Engine:
 
     @classmethod
     def from_env(cls, root: str | None = None) -> Engine:
-        return cls(Layout.from_env(root))
+        from sbx.rootless.idmap import current
+
+        layout = Layout.from_env(root)
+        if current().rootless:
+            layout.check_owner()
+        return cls(layout)
 
     # -- images ----------------------------------------------------------------
     @property
@@ -97,9 +102,12 @@ class Engine:
 
     @staticmethod
     def require_root(what: str = "running containers") -> None:
-        if os.geteuid() != 0:
-            raise PermissionDenied(f"{what} needs root for now (you are uid {os.geteuid()})",
-                                   hint="run sbx with sudo; rootless mode is planned")
+        """Root, or an ordinary user whose namespace ``U`` exists or can be made (rootless
+        mode); otherwise one clear error saying what to enable."""
+        from sbx.rootless import userns
+
+        if userns.needed():
+            userns.ensure(userns.state_dir())
 
     # -- lifecycle ---------------------------------------------------------------
     def create(self, image: str, opts: RunOptions, *, name: str | None = None) -> ContainerRecord:

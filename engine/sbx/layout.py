@@ -47,6 +47,20 @@ class Layout:
             rr = r / "run"
         return cls(r, rr)
 
+    def check_owner(self) -> None:
+        """(rootless) The store must be the user's own: another user's (or root's) store is
+        refused up front, before anything is written to it."""
+        try:
+            owner = os.stat(self.root).st_uid
+        except FileNotFoundError:
+            return
+        if owner != os.geteuid():
+            from sbx.errors import PermissionDenied
+
+            raise PermissionDenied(f"the store {self.root} belongs to another user (uid {owner})",
+                                   hint="use your own store (unset SBX_ROOT; it defaults to "
+                                        "~/.local/share/sbx) or run sbx as that user")
+
     # -- store -------------------------------------------------------------
     @property
     def blobs(self) -> Path:

@@ -27,8 +27,11 @@ def open_engine() -> Any:
 
     layout = Layout.from_env()
     mode = current()
-    if mode.rootless and not mode.in_userns:
-        from sbx.rootless.userns import join
+    if mode.rootless:
+        layout.check_owner()
+        if not mode.in_userns:
+            from sbx.rootless.userns import join
 
-        join(layout.runroot)
+            join()
     return Engine(layout)
+

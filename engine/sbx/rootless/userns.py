@@ -41,6 +41,14 @@ class UsernsUnavailable(PermissionDenied):
     pass
 
 
+def state_dir() -> Path:
+    """Where the pause record lives: the user's runtime directory, whatever store (SBX_ROOT)
+    a command uses, so that all of a user's sbx processes share one ``U``."""
+    from sbx.layout import user_runtime_dir
+
+    return user_runtime_dir(idmap.current().host_uid)
+
+
 def record_path(runroot: Path) -> Path:
     return runroot / "userns.json"
 
@@ -175,11 +183,16 @@ def pause_main() -> None:
             signal.pause()
 
 
-def join(runroot: Path) -> None:
+def needed() -> bool:
+    """True for a rootless process that has not joined ``U`` yet."""
+    mode = idmap.current()
+    return mode.rootless and not mode.in_userns
+
+
+def join() -> None:
     """Enter ``U`` (creating it if needed).  A no-op for root and for processes already
     inside a user namespace.  Must be called while single-threaded."""
-    mode = idmap.current()
-    if not mode.rootless or mode.in_userns:
+    if not needed():
         return
     if threading.active_count() > 1:
         raise SbxError("internal: joining the user namespace from a threaded process",
@@ -187,6 +200,7 @@ def join(runroot: Path) -> None:
     from sbx.linux import syscalls
     from sbx.linux.consts import CLONE_NEWUSER
 
+    runroot = state_dir()
     for attempt in (0, 1):
         pid = ensure(runroot)
         path = f"/proc/{pid}/ns/user"
@@ -208,11 +222,46 @@ def join(runroot: Path) -> None:
     idmap.reset()
 
 
-def note(runroot: Path) -> str:
-    """What the map of ``U`` lacks ("" for a full map)."""
+def info() -> dict[str, object]:
+    """The record of ``U`` (pid, full, note), or {} when it does not exist yet."""
     from sbx import atomic
 
     try:
-        return str(atomic.read_json(record_path(runroot)).get("note") or "")
+        rec = atomic.read_json(record_path(state_dir()))
+        return rec if isinstance(rec, dict) else {}
     except (OSError, ValueError):
-        return ""
+        return {}
+
+
+def remove_trees(paths: list[Path]) -> None:
+    """Delete directory trees that hold files of the container's ids (layers, containers'
+    writable layers).  Outside ``U`` the user cannot, so a process that has not joined it
+    (the pytest plugin) has it done by a fork that joins ``U``, or by the fork server when
+    it has threads.  Missing paths are fine."""
+    import shutil
+
+    if not needed():
+        for p in paths:
+            shutil.rmtree(p, ignore_errors=True)
+        return
+    existing = [str(p) for p in paths if os.path.lexists(p)]
+    if not existing:
+        return
+    if threading.active_count() > 1:
+        from sbx.runtime.forkserver import ForkServer
+
+        ForkServer.get().remove_trees(existing)
+        return
+    ensure(state_dir())
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            join()
+            for p in existing:
+                shutil.rmtree(p, ignore_errors=True)
+        except BaseException:  # noqa: BLE001 - the parent only needs to know it failed
+            code = 1
+        finally:
+            os._exit(code)
+    os.waitpid(pid, 0)

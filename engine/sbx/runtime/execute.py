@@ -18,6 +18,7 @@ from pathlib import Path
 from sbx.errors import CommandNotExecutable, CommandNotFound, ContainerSetupError, KernelError
 from sbx.linux import caps, proc, pty, syscalls
 from sbx.linux.consts import NS_FLAGS, TIOCSCTTY
+from sbx.rootless.idmap import current
 from sbx.runtime import process
 from sbx.runtime.envfile import merge_env
 from sbx.runtime.records import ContainerRecord
@@ -126,8 +127,12 @@ class ExecProcess:
 def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecProcess:
     st = rec.state
     ns_fds = []
+    order = NS_ORDER
+    mode = current()
+    if mode.rootless and not mode.in_userns:
+        order = ("user", *NS_ORDER)  # the user's namespace first: it grants the rest
     try:
-        for ns in NS_ORDER:
+        for ns in order:
             ns_fds.append((ns, os.open(f"/proc/{st.pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)))
     except FileNotFoundError:
         for _, fd in ns_fds:
@@ -235,6 +240,8 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, 
                 fh.write("0")
         for ns, fd in ns_fds:
             step = f"setns {ns}"
+            if ns == "user" and os.fstat(fd).st_ino == os.stat("/proc/self/ns/user").st_ino:
+                continue  # (the fork server) already there
             syscalls.setns(fd, NS_FLAGS[ns], ns)
         child = os.fork()
         if child == 0:

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from sbx.errors import ContainerSetupError
@@ -89,6 +90,10 @@ class ForkServer:
                                       answer.decode(errors="replace") or "the fork server exited")
 
 
+    def remove_trees(self, paths: list[str]) -> None:
+        """(rootless) Have the server delete trees inside the user's namespace."""
+        _send_plain(self, {"op": "rm", "paths": paths})
+
     def exec_joiner(self, ns_fds: list[tuple[str, int]], procs_files: list[Any], err_w: int,
                     tty_sock: Any, pipes: dict[str, tuple[int, int]], status_w: int,
                     job: dict[str, Any]) -> None:
@@ -112,6 +117,16 @@ class ForkServer:
         if answer != b"ok":
             raise ContainerSetupError("fork server", 0, "",
                                       answer.decode(errors="replace") or "the fork server exited")
+
+
+def _send_plain(server: ForkServer, payload: dict[str, Any]) -> None:
+    with server.lock:
+        sock = server._ensure()
+        sock.sendmsg([json.dumps(payload).encode()])
+        answer = sock.recv(65536)
+    if answer != b"ok":
+        raise ContainerSetupError("fork server", 0, "",
+                                  answer.decode(errors="replace") or "the fork server exited")
 
 
 def _serve_exec(req: dict[str, Any], received: list[int], sock: socket.socket) -> None:
@@ -145,6 +160,13 @@ def _serve_exec(req: dict[str, Any], received: list[int], sock: socket.socket) -
         tty.detach()
 
 
+def _serve_remove(req: dict[str, Any]) -> None:
+    """(rootless) Delete trees from a fork that joins the user's namespace."""
+    from sbx.rootless import userns
+
+    userns.remove_trees([Path(p) for p in req["paths"]])
+
+
 def _record_json(rec: Any) -> dict[str, Any]:
     return {"id": rec.id, "name": rec.name, "created": rec.created,
             "spec": rec.spec.to_json(), "state": rec.state.to_json()}
@@ -176,6 +198,8 @@ def serve(fd: int) -> None:
             req = json.loads(msg)
             if req.get("op") == "exec":
                 _serve_exec(req, received, sock)
+            elif req.get("op") == "rm":
+                _serve_remove(req)
             else:
                 _serve_launch(req, received, sock, host)
             answer = b"ok"
@@ -193,8 +217,6 @@ def serve(fd: int) -> None:
 def _serve_launch(req: dict[str, Any], received: list[int], sock: socket.socket,
                   host: tuple[str, Any]) -> None:
     """Fork the intermediate of a container start, exactly as ``launcher.launch`` would."""
-    from pathlib import Path
-
     from sbx.cgroups import open_manager
     from sbx.layout import Layout
     from sbx.runtime import monitor
@@ -219,11 +241,16 @@ def _serve_launch(req: dict[str, Any], received: list[int], sock: socket.socket,
                              output_fds)
     store = ContainerStore(Layout(Path(req["root"]), Path(req["runroot"])))
     cgroup = open_manager(f"sbx/{rec.id}", mountinfo=host[0], mode=host[1])
+    from sbx.rootless import userns
+
+    if userns.needed():
+        userns.ensure(userns.state_dir())
     pid = os.fork()
     if pid == 0:  # the intermediate
         try:
             sock.close()
             os.setsid()
+            userns.join()  # rootless: the monitor runs in the user's namespace
             if req["attached"] and slots[4] >= 0:
                 os.dup2(slots[4], 0)
             if os.fork() == 0:

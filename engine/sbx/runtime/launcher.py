@@ -190,11 +190,21 @@ def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, 
     process's child, reaped without blocking on later calls (a fork of a large process
     costs a millisecond or two: one instead of the classic double fork)."""
     _reap_monitors()
+    mode = current()
+    join_userns = mode.rootless and not mode.in_userns
+    if join_userns:
+        from sbx.rootless.userns import ensure, state_dir
+
+        ensure(state_dir())
     pid = os.fork()
     if pid == 0:
         try:
             os.close(status_r)
             os.setsid()
+            if join_userns:  # rootless, called from outside the user's namespace (the plugin)
+                from sbx.rootless.userns import join
+
+                join()
             monitor.main(job, store, cgroup)
         finally:
             os._exit(0)

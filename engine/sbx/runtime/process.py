@@ -58,9 +58,19 @@ def become(ident: Identity, *, keep_caps: tuple[str, ...] = caps.DOCKER_DEFAULT,
     if not privileged:
         syscalls.prctl(PR_SET_NO_NEW_PRIVS, 1)
         caps.drop_bounding_except(keep_caps)
-    os.setgroups(list(ident.groups))
+    if _setgroups_allowed():
+        os.setgroups(list(ident.groups))
     os.setgid(ident.gid)
     os.setuid(ident.uid)
+
+
+def _setgroups_allowed() -> bool:
+    """False in a user namespace with a single-id map (``/proc/self/setgroups`` is "deny")."""
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
 
 
 def with_home(env: list[str], home: str) -> list[str]:

@@ -199,7 +199,7 @@ class ContainerStore:
         ``measure``: ``--rm`` has nobody to tell and skips the walk).  The directory is
         first renamed out of sight (``.removing-<id>``), so no reader sees half of it; with
         ``defer`` the caller deletes that later with ``sweep_removed`` (off its hot path)."""
-        import shutil
+        from sbx.rootless.userns import remove_trees
 
         files = self.files(rec.id)
         size = _du(files.upper) if measure else 0
@@ -209,7 +209,7 @@ class ContainerStore:
                 npath.unlink()
         except OSError:
             pass
-        shutil.rmtree(files.run_dir, ignore_errors=True)
+        remove_trees([files.run_dir])
         # Rename first so a concurrent reader never sees half a directory.
         tomb = self.layout.containers / f".removing-{rec.id}"
         try:
@@ -217,16 +217,15 @@ class ContainerStore:
         except FileNotFoundError:
             return 0
         if not defer:
-            shutil.rmtree(tomb, ignore_errors=True)
+            remove_trees([tomb])
         return size
 
     def sweep_removed(self, cid: str | None = None) -> None:
         """Delete renamed-away container directories (one, or all that were left behind)."""
-        import shutil
+        from sbx.rootless.userns import remove_trees
 
         pattern = f".removing-{cid}" if cid else ".removing-*"
-        for tomb in self.layout.containers.glob(pattern):
-            shutil.rmtree(tomb, ignore_errors=True)
+        remove_trees(list(self.layout.containers.glob(pattern)))
 
 
 def _du(path: Path) -> int:

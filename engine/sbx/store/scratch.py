@@ -39,7 +39,12 @@ def remove(path: Path) -> None:
     """Remove a file or a whole tree; missing is fine."""
     try:
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
+            from sbx.rootless.userns import needed, remove_trees
+
+            if needed():  # files of the container's ids: only inside the user's namespace
+                remove_trees([path])
+            else:
+                shutil.rmtree(path)
         else:
             path.unlink()
     except FileNotFoundError:
