@@ -57,6 +57,14 @@ class Engine:
     def pull(self, image: str, *, out: Any = None, platform: str | None = None) -> Any:
         """Pull ``image`` from its registry into the store (``sbx.images.pull.PullResult``);
         ``out`` gets Docker's progress lines (``None``: quiet)."""
+        from sbx.rootless import userns
+
+        if userns.needed():  # layers are unpacked with their owners: inside the user's namespace
+            from sbx.rootless.calls import call
+
+            return call("pull", self.layout, {"image": image, "platform": platform,
+                                              "quiet": out is None},
+                        None if out is None else (lambda b: (out.write(b.decode()), out.flush())))
         from sbx.images.pull import Puller
         from sbx.oci.manifest import Platform
 
@@ -74,6 +82,15 @@ class Engine:
         output of RUN steps); None discards it.  Raises ``BuildError`` (or
         ``DockerfileError``, naming the file and line) when the build fails.
         """
+        from sbx.rootless import userns
+
+        if userns.needed():  # RUN, COPY and layer diffs need the user's namespace
+            from sbx.rootless.calls import call
+
+            return call("build", self.layout, {
+                "context": str(context), "dockerfile": str(dockerfile) if dockerfile else None,
+                "tags": tuple(tags), "build_args": build_args, "target": target,
+                "no_cache": no_cache, "pull": pull, "network": network, "labels": labels}, output)
         from sbx.build.options import BuildOptions, Progress
         from sbx.build.session import build
 

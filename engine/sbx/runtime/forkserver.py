@@ -90,6 +90,20 @@ class ForkServer:
                                       answer.decode(errors="replace") or "the fork server exited")
 
 
+    def call(self, payload: bytes, out_w: int, res_w: int) -> None:
+        """(rootless) Have the server fork a worker for ``sbx.rootless.calls``; it reports
+        on ``out_w`` and ``res_w``."""
+        import base64
+
+        data = json.dumps({"op": "call", "payload": base64.b64encode(payload).decode()}).encode()
+        with self.lock:
+            sock = self._ensure()
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [out_w, res_w]))])
+            answer = sock.recv(65536)
+        if answer != b"ok":
+            raise ContainerSetupError("fork server", 0, "",
+                                      answer.decode(errors="replace") or "the fork server exited")
+
     def remove_trees(self, paths: list[str]) -> None:
         """(rootless) Have the server delete trees inside the user's namespace."""
         _send_plain(self, {"op": "rm", "paths": paths})
@@ -160,6 +174,25 @@ def _serve_exec(req: dict[str, Any], received: list[int], sock: socket.socket) -
         tty.detach()
 
 
+def _serve_call(req: dict[str, Any], received: list[int], sock: socket.socket) -> None:
+    """(rootless) A worker of ``sbx.rootless.calls`` (double fork: the server reaps the
+    intermediate at once; the worker reports on its pipes)."""
+    import base64
+
+    from sbx.rootless import calls
+
+    payload = base64.b64decode(req["payload"])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sock.close()
+            if os.fork() == 0:
+                calls.worker(payload, received[0], received[1])
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def _serve_remove(req: dict[str, Any]) -> None:
     """(rootless) Delete trees from a fork that joins the user's namespace."""
     from sbx.rootless import userns
@@ -200,6 +233,8 @@ def serve(fd: int) -> None:
                 _serve_exec(req, received, sock)
             elif req.get("op") == "rm":
                 _serve_remove(req)
+            elif req.get("op") == "call":
+                _serve_call(req, received, sock)
             else:
                 _serve_launch(req, received, sock, host)
             answer = b"ok"
