@@ -15,8 +15,9 @@ os.environ.setdefault("SBX_OFFLINE", "1")
 
 
 def _missing_capability() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (integration tests create namespaces, mounts and cgroups)"
+    if os.geteuid() != 0 and not _userns_works():
+        return ("as an ordinary user (rootless mode) integration tests need unprivileged user "
+                "namespaces, which are disabled here")
     if not Path("/proc/filesystems").read_text().count("overlay"):
         return "the kernel has no overlayfs (modprobe overlay)"
     if busybox_path() is None:
@@ -24,7 +25,28 @@ def _missing_capability() -> str | None:
     return None
 
 
+_USERNS: list[bool] = []
+
+
+def _userns_works() -> bool:
+    if not _USERNS:
+        import subprocess
+
+        r = subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True)
+        _USERNS.append(r.returncode == 0)
+    return _USERNS[0]
+
+
+ROOTLESS = os.geteuid() != 0
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    root_only = item.get_closest_marker("root_only")
+    if root_only is not None and ROOTLESS:
+        pytest.skip(f"root mode only: {root_only.args[0]} (runs in the root pass)")
+    if item.get_closest_marker("rootless_only") is not None and not ROOTLESS:
+        pytest.skip("rootless mode only: runs in the pass as an ordinary user "
+                    "(.ci/run: scripts/rootless-tests.sh)")
     if item.get_closest_marker("integration") is None:
         return
     reason = _missing_capability()

@@ -144,6 +144,7 @@ class Engine:
         if spec.network.startswith("container:"):
             other = self.containers.get(spec.network.split(":", 1)[1])
             spec = replace(spec, network=f"container:{other.id}")
+        self._check_limits_possible(spec)
         self.layout.containers.mkdir(parents=True, exist_ok=True)
         self.containers.reserve_name(name, cid)
         try:
@@ -155,6 +156,25 @@ class Engine:
             (self.layout.names_dir / name).unlink(missing_ok=True)
             raise
         return rec
+
+    def _check_limits_possible(self, spec: Any) -> None:
+        """Rootless without a delegated cgroup: a limit is refused before anything is made."""
+        from sbx.cgroups import CgroupError, Resources
+        from sbx.rootless.idmap import current
+
+        if not current().rootless:
+            return
+        lim = spec.limits
+        if Resources(memory=lim.memory, memory_swap=lim.memory_swap, cpus=lim.cpus,
+                     cpu_shares=lim.cpu_shares, pids=lim.pids).is_empty():
+            return
+        probe = self._cgroup("limits-probe")
+        if probe.version == "none":
+            raise CgroupError(
+                f"cannot apply resource limits (--memory, --cpus, --pids-limit) in rootless "
+                f"mode: {getattr(probe, 'reason', 'no cgroup is writable by this user')}",
+                hint="run sbx as root, or on a cgroup v2 host from a delegated systemd user "
+                     "scope (systemd-run --user --scope sbx ...), or drop the limits")
 
     def start(self, ref: str, *, attached: bool = False,
               output_fds: tuple[int, int] = (1, 2)) -> Any:

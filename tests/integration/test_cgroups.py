@@ -28,7 +28,9 @@ from sbx.cgroups import (
 from sbx.cgroups.mode import mounts_under
 from sbx.errors import CgroupError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.root_only(
+    "these drive the host's cgroup tree directly; ordinary users get no cgroup v1 delegation "
+    "(test_rootless.py checks the clear error)")]
 
 MiB = 1024 * 1024
 Make = Callable[..., CgroupManager]

@@ -218,15 +218,18 @@ def test_skopeo_and_umoci_read_what_sbx_pushes(sbx: SbxEnv, registry: RegistrySe
     name = f"{registry.host}/team/interop:1"
     unique_image(sbx, name)
     sbx.ok("push", name)
+    # (skopeo as an ordinary user without XDG_RUNTIME_DIR would look in root's /run/containers)
+    env = dict(os.environ, REGISTRY_AUTH_FILE=str(tmp_path / "auth.json"))
     info = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{name}"],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True, env=env)
     assert json.loads(info.stdout)["Name"] == f"{registry.host}/team/interop"
     layout = tmp_path / "oci"
     subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{name}",
-                    f"oci:{layout}:interop"], capture_output=True, check=True)
+                    f"oci:{layout}:interop"], capture_output=True, check=True, env=env)
     if shutil.which("umoci"):
         bundle = tmp_path / "bundle"
-        subprocess.run(["umoci", "unpack", "--image", f"{layout}:interop", str(bundle)],
+        rootless = ["--rootless"] if os.geteuid() else []
+        subprocess.run(["umoci", "unpack", *rootless, "--image", f"{layout}:interop", str(bundle)],
                        capture_output=True, check=True)
         assert (bundle / "rootfs" / "payload.bin").stat().st_size == 4096
 

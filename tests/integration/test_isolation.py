@@ -46,6 +46,7 @@ def test_container_mounts_are_invisible_on_the_host(sbx):
     assert str(sbx.root) not in host
 
 
+@pytest.mark.root_only("resource limits need cgroups, not delegated to users here")
 def test_memory_limit_kills_with_137_and_oomkilled(sbx):
     r = sbx.run("run", "--name", "oom", "-m", "16m", "bb", "sh", "-c",
                 "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done")
@@ -53,6 +54,7 @@ def test_memory_limit_kills_with_137_and_oomkilled(sbx):
     assert sbx.ok("inspect", "-f", "{{.State.OOMKilled}}", "oom").strip() == "true"
 
 
+@pytest.mark.root_only("resource limits need cgroups, not delegated to users here")
 def test_pids_limit_contains_a_fork_bomb(sbx):
     from pathlib import Path
 
@@ -65,6 +67,7 @@ def test_pids_limit_contains_a_fork_bomb(sbx):
     assert "Up " in sbx.ok("ps", "--filter", f"id={cid}")
 
 
+@pytest.mark.root_only("resource limits need cgroups, not delegated to users here")
 def test_cpus_sets_the_quota(sbx):
     cid = sbx.ok("run", "-d", "--cpus", "0.5", "bb", "sleep", "100").strip()
     from pathlib import Path

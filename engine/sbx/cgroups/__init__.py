@@ -33,7 +33,8 @@ from sbx.errors import CgroupError
 
 __all__ = [
     "CgroupFileError", "CgroupFiles", "CgroupManager", "CgroupMode", "NullCgroupManager",
-    "Resources", "V1Manager", "V2Manager", "cgroup_info", "detect_mode", "open_manager",
+    "Resources", "V1Manager", "V2Manager", "cgroup_info", "delegated_root", "detect_mode",
+    "open_manager", "own_cgroup_v2",
     "shares_to_weight",
 ]
 
@@ -110,8 +111,13 @@ def open_manager(name: str, *, root: Path = DEFAULT_ROOT, mode: CgroupMode | Non
             return NullCgroupManager(name, reason=exc.message)
     if mode is CgroupMode.V2:
         if not os.access(root, os.W_OK):
-            return NullCgroupManager(
-                name, reason=f"{root} is not writable (no cgroup delegation)")
+            own = own_cgroup_v2()
+            base = delegated_root(root, own) if own else None
+            if base is None:
+                return NullCgroupManager(
+                    name, reason=f"{root} is not writable and this process's cgroup "
+                                 f"({own or 'unknown'}) is not in a subtree delegated to the user")
+            return V2Manager(name, base, files=files)
         return V2Manager(name, root, files=files)
     mounts = mounts_under(root, mountinfo)
     if mode is CgroupMode.V1:
@@ -122,6 +128,39 @@ def open_manager(name: str, *, root: Path = DEFAULT_ROOT, mode: CgroupMode | Non
             name, reason=f"the cgroup v1 hierarchies under {root} are not writable "
                          "(no cgroup delegation)")
     return V1Manager.from_mounts(name, mounts, files=files)
+
+
+def own_cgroup_v2(text: str | None = None) -> str:
+    """This process's cgroup on the unified hierarchy (``0::/path`` of /proc/self/cgroup)."""
+    if text is None:
+        try:
+            with open("/proc/self/cgroup") as f:
+                text = f.read()
+        except OSError:
+            return ""
+    for line in text.splitlines():
+        if line.startswith("0::"):
+            return line[3:].strip()
+    return ""
+
+
+def delegated_root(root: Path, own: str, writable: Any = None) -> Path | None:
+    """(rootless, v2) The top of the subtree delegated to this user that holds our own
+    cgroup (systemd's ``user@UID.service``), where containers' cgroups go as
+    ``<top>/sbx/<id>``; None when even our cgroup's parent is not ours.  The top, not the
+    nearest writable ancestor, so that every shell of the user finds the same place."""
+    def can_write(p: Path) -> bool:
+        return os.access(p / "cgroup.procs", os.W_OK) and os.access(p / "cgroup.subtree_control", os.W_OK)
+
+    check = writable or can_write
+    parts = [p for p in own.strip("/").split("/") if p]
+    best = None
+    for i in range(len(parts) - 1, 0, -1):   # ancestors of our own cgroup, nearest first
+        cand = root.joinpath(*parts[:i])
+        if not check(cand):
+            break
+        best = cand
+    return best
 
 
 def cgroup_info(root: Path = DEFAULT_ROOT, *, mountinfo: str | None = None) -> dict[str, Any]:

@@ -41,10 +41,23 @@ def _arch() -> str:
 def info_dict(engine: Any) -> dict[str, Any]:
     import sbx
     from sbx.cgroups import cgroup_info
+    from sbx.rootless.idmap import current
     from sbx.runtime.state import Status
 
     recs = engine.list(all=True)
     cg = cgroup_info()
+    rootless = current().rootless
+    extra: dict[str, Any] = {}
+    if rootless:
+        from sbx.rootless import userns
+
+        probe = engine._cgroup("info-probe")
+        if probe.version == "none":  # the user may not create cgroups: no limits
+            cg = {"driver": "none", "version": "none", "controllers": []}
+            extra["CgroupNote"] = getattr(probe, "reason", "")
+        with open("/proc/self/uid_map") as f:
+            extra["IdMap"] = ", ".join(" ".join(line.split()) for line in f if line.strip())
+        extra["IdMapNote"] = str(userns.info().get("note") or "")
     try:
         n_images = len(engine.images.images())
     except Exception:  # noqa: BLE001 - info must print even with a broken store
@@ -55,7 +68,7 @@ def info_dict(engine: Any) -> dict[str, Any]:
         "ContainersStopped": sum(r.state.status is not Status.RUNNING for r in recs),
         "Images": n_images,
         "ServerVersion": sbx.__version__,
-        "StorageDriver": "overlay",
+        "StorageDriver": "overlay (userxattr, in the user's namespace)" if rootless else "overlay",
         "CgroupDriver": cg.get("driver", "cgroupfs"),
         "CgroupVersion": cg.get("version", ""),
         "CgroupControllers": cg.get("controllers", []),
@@ -65,8 +78,9 @@ def info_dict(engine: Any) -> dict[str, Any]:
         "NCPU": os.cpu_count(),
         "RootDir": str(engine.layout.root),
         "RunRoot": str(engine.layout.runroot),
-        "Rootless": os.geteuid() != 0,
+        "Rootless": rootless,
         "Offline": os.environ.get("SBX_OFFLINE", "") not in ("", "0"),
+        **extra,
     }
 
 
@@ -103,6 +117,10 @@ def cmd_info(name: str, argv: list[str]) -> int:
         f"Kernel Version: {d['KernelVersion']}\nOperating System: {d['OperatingSystem']}\n"
         f"Architecture: {d['Architecture']}\nCPUs: {d['NCPU']}\nSbx Root Dir: {d['RootDir']}\n"
         f"Run Root: {d['RunRoot']}\nRootless: {str(d['Rootless']).lower()}\nOffline: {str(d['Offline']).lower()}\n")
+    for key, label in (("IdMap", "Rootless ID Map"), ("IdMapNote", "Rootless Note"),
+                       ("CgroupNote", "Cgroup Note")):
+        if d.get(key):
+            sys.stdout.write(f"{label}: {d[key]}\n")
     return 0
 
 

@@ -148,7 +148,7 @@ class _Extractor:
             raise StoreError(f"layer tar is corrupt or truncated: {exc}",
                              hint="the download or file was cut short; fetch it again") from None
         except _FILTER_ERRORS as exc:  # pragma: no cover - our checks run first
-            raise unsafe(exc.tarinfo, str(exc)) from None
+            raise unsafe(exc.tarinfo, str(exc)) from None  # type: ignore[attr-defined]
         finally:
             tar.close()
         if self._opaque:

@@ -258,8 +258,8 @@ def remove_trees(paths: list[Path]) -> None:
         code = 0
         try:
             join()
-            for p in existing:
-                shutil.rmtree(p, ignore_errors=True)
+            for tree in existing:
+                shutil.rmtree(tree, ignore_errors=True)
         except BaseException:  # noqa: BLE001 - the parent only needs to know it failed
             code = 1
         finally:

@@ -127,7 +127,7 @@ class ExecProcess:
 def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecProcess:
     st = rec.state
     ns_fds = []
-    order = NS_ORDER
+    order: tuple[str, ...] = NS_ORDER
     mode = current()
     if mode.rootless and not mode.in_userns:
         order = ("user", *NS_ORDER)  # the user's namespace first: it grants the rest

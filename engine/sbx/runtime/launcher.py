@@ -50,6 +50,7 @@ class Started:
     resize_fd: int = -1       # (attached -t) write 8-byte window sizes here
     error: str = ""           # (attached) what went wrong in the monitor, if anything
     store: ContainerStore | None = None
+    monitor_pid: int = -1     # (forked here) the monitor, our child
 
     def wait_exit(self) -> int:
         """(attached) Block until the monitor reports the container's exit code."""
@@ -78,7 +79,8 @@ class Started:
                     return st.exit_code
             except SbxError:
                 pass
-        self.error = "the container monitor exited without reporting the exit code"
+        self.error = "the container monitor exited without reporting the exit code" + \
+            _monitor_end(self.monitor_pid)
         return 255
 
 
@@ -132,6 +134,7 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
     and stderr instead of this process's fds 1 and 2."""
     status_r, status_w = os.pipe()
     resize_r = resize_w = -1
+    monitor_pid = -1
     if rec.spec.tty:
         from dataclasses import replace
 
@@ -149,7 +152,7 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
 
             ForkServer.get().spawn(job, str(store.layout.root), str(store.layout.runroot))
         else:
-            _spawn_here(job, store, cgroup, status_r)
+            monitor_pid = _spawn_here(job, store, cgroup, status_r)
     finally:
         os.close(status_w)
         if resize_r >= 0:
@@ -167,10 +170,27 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
     if not attached:
         os.close(status_r)
         status_r = -1
-    return Started(rec, int(msg["pid"]), ports, status_r, resize_w, store=store)
+    return Started(rec, int(msg["pid"]), ports, status_r, resize_w, store=store,
+                   monitor_pid=monitor_pid)
 
 
 _MONITORS: set[int] = set()   # monitors forked by this process, reaped when they exit
+
+
+def _monitor_end(pid: int) -> str:
+    """How our child monitor ended (for the error when it said nothing): reaped here."""
+    if pid <= 0:
+        return ""
+    try:
+        done, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return ""
+    _MONITORS.discard(pid)
+    if os.WIFSIGNALED(status):
+        import signal
+
+        return f" (it was killed by {signal.Signals(os.WTERMSIG(status)).name})"
+    return f" (it exited with status {os.waitstatus_to_exitcode(status)})"
 
 
 def _reap_monitors() -> None:
@@ -185,7 +205,7 @@ def _reap_monitors() -> None:
             _MONITORS.discard(pid)
 
 
-def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, status_r: int) -> None:
+def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, status_r: int) -> int:
     """Fork the monitor in a new session (the ladder's first rung).  It stays this
     process's child, reaped without blocking on later calls (a fork of a large process
     costs a millisecond or two: one instead of the classic double fork)."""
@@ -209,6 +229,7 @@ def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, 
         finally:
             os._exit(0)
     _MONITORS.add(pid)
+    return pid
 
 
 def _setup_error(msg: dict) -> SbxError:
