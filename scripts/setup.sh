@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine for sbx (as root) and runs the main job: the example
-# suite, whose tests start real service containers.
-#   sudo ./scripts/setup.sh            # install + build the test image + run examples/
+# Sets up a fresh Debian 12 machine for sbx and runs the main job: the example suite,
+# whose tests start real service containers.
+#   sudo ./scripts/setup.sh            # root: install + build the test image + run examples/
+#   ./scripts/setup.sh                 # an ordinary user (rootless), once the packages are in
 #   SBX_SETUP_ONLY=1 ./scripts/setup.sh  # install only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" != 0 ]; then
-  echo "setup.sh: run as root (sudo ./scripts/setup.sh): sbx needs root until rootless mode lands" >&2
-  exit 1
-fi
-
+PACKAGES=(busybox-static docker-registry mmdebstrap skopeo umoci iproute2 file python3-venv uidmap)
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in busybox-static docker-registry mmdebstrap skopeo umoci iproute2 file python3-venv; do
+for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
-if ((${#need[@]})); then
+if [ "$(id -u)" != 0 ]; then
+  # rootless: no sudo here; say what root must do once, then go on as this user
+  if ((${#need[@]})); then
+    echo "setup.sh: missing packages; as root, once: apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+  me=$(id -un)
+  if ! grep -qE "^($me|$(id -u)):" /etc/subuid || ! grep -qE "^($me|$(id -g)):" /etc/subgid; then
+    echo "setup.sh: note: $me has no range in /etc/subuid and /etc/subgid, so containers get a" >&2
+    echo "  single-id map (builds that apt-get install will fail); as root, once:" >&2
+    echo "  usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $me" >&2
+  fi
+elif ((${#need[@]})); then
   echo "==> apt-get install ${need[*]}"
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
