@@ -145,11 +145,16 @@ class Engine:
             other = self.containers.get(spec.network.split(":", 1)[1])
             spec = replace(spec, network=f"container:{other.id}")
         self._check_limits_possible(spec)
+        from sbx.runtime import drivers
+
+        driver, _why = drivers.choose(self.layout)
         self.layout.containers.mkdir(parents=True, exist_ok=True)
         self.containers.reserve_name(name, cid)
         try:
             rec = self.containers.create(cid, name, spec)
             files = self.containers.files(cid)
+            if driver != "overlay":
+                files.driver_file.write_text(driver)
             etcfiles.write(files.hosts, files.hostname, files.resolv, hostname=spec.hostname,
                            network=spec.network)
         except BaseException:

@@ -49,10 +49,16 @@ class Layout:
 
     def check_owner(self) -> None:
         """(rootless) The store must be the user's own: another user's (or root's) store is
-        refused up front, before anything is written to it."""
+        refused up front, before anything is written to it.  A new one is made private
+        (mode 0700), so other users cannot even list its containers."""
         try:
             owner = os.stat(self.root).st_uid
         except FileNotFoundError:
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(self.root, 0o700)
+            except FileExistsError:
+                pass
             return
         if owner != os.geteuid():
             from sbx.errors import PermissionDenied

@@ -98,10 +98,22 @@ def run_container(engine: object, image_id: str, argv: list[str], *, env: list[s
             os.close(read_fd)
         code = started.wait_exit()
         if code != 0:
-            raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
-        upper = engine.containers.files(cid).upper  # type: ignore[attr-defined]
+            raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}",
+                             hint=_single_map_note())
+        files = engine.containers.files(cid)  # type: ignore[attr-defined]
+        upper = files.upper
         drop_mount_points(upper, view)
-        if not _is_empty_dir(upper):
+        if files.driver() == "copy":  # the whole root: compare it with the image again
+            from sbx.layers.diff import write_tar
+            from sbx.layers.flatten import changes
+
+            entries = list(changes(upper, view))
+            if entries:
+                scratch.mkdir(parents=True, exist_ok=True)
+                tar_path = scratch / f"build-run-{cid[:12]}.tar"
+                with open(tar_path, "wb") as out:
+                    write_tar(iter(entries), out)
+        elif not _is_empty_dir(upper):
             scratch.mkdir(parents=True, exist_ok=True)
             tar_path = scratch / f"build-run-{cid[:12]}.tar"
             with open(tar_path, "wb") as out:
@@ -115,3 +127,17 @@ def run_container(engine: object, image_id: str, argv: list[str], *, env: list[s
     finally:
         with contextlib.suppress(SbxError):
             engine.remove(cid, force=True)  # type: ignore[attr-defined]
+
+
+def _single_map_note() -> str | None:
+    """Rootless with a single-id map: the likely cause of a failing RUN (apt-get's switch
+    to _apt, chown to another id) said plainly; None otherwise."""
+    from sbx.rootless.idmap import current
+
+    mode = current()
+    if not mode.rootless or mode.full_map:
+        return None
+    return ("rootless without subordinate ids: only uid 0 exists in the container, so "
+            "apt-get's switch to _apt and files of other users fail; as root, once: "
+            "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER "
+            "(and install uidmap), then end the old namespace holder: sbx system migrate")

@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "system prune": ("sbx.cli.system", "cmd_system_prune", "Remove unused data"),
     "system info": ("sbx.cli.system", "cmd_info", "Display system-wide information"),
     "system df": ("sbx.cli.system", "cmd_df", "Show disk usage"),
+    "system migrate": ("sbx.cli.system", "cmd_migrate",
+                       "(rootless) End the user namespace holder, to take a new id map"),
     "container ls": ("sbx.cli.containers", "cmd_ps", "List containers"),
     "container prune": ("sbx.cli.containers", "cmd_container_prune", "Remove all stopped containers"),
     "image ls": ("sbx.cli.images", "cmd_images", "List images"),

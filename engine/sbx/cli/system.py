@@ -68,7 +68,7 @@ def info_dict(engine: Any) -> dict[str, Any]:
         "ContainersStopped": sum(r.state.status is not Status.RUNNING for r in recs),
         "Images": n_images,
         "ServerVersion": sbx.__version__,
-        "StorageDriver": "overlay (userxattr, in the user's namespace)" if rootless else "overlay",
+        "StorageDriver": _storage_driver(engine, rootless),
         "CgroupDriver": cg.get("driver", "cgroupfs"),
         "CgroupVersion": cg.get("version", ""),
         "CgroupControllers": cg.get("controllers", []),
@@ -82,6 +82,15 @@ def info_dict(engine: Any) -> dict[str, Any]:
         "Offline": os.environ.get("SBX_OFFLINE", "") not in ("", "0"),
         **extra,
     }
+
+
+def _storage_driver(engine: Any, rootless: bool) -> str:
+    from sbx.runtime import drivers
+
+    driver, why = drivers.choose(engine.layout)
+    if driver == "overlay" and rootless:
+        return "overlay (userxattr, in the user's namespace)"
+    return f"{driver} ({why})" if why else driver
 
 
 def _os_name() -> str:
@@ -176,4 +185,37 @@ def cmd_df(name: str, argv: list[str]) -> int:
     rows = [["Images", str(len(imgs)), str(sum(str(i.id) in used for i in imgs)), human_size(isize)],
             ["Containers", str(len(recs)), str(sum(r.state.status.value == "running" for r in recs)), human_size(csize)]]
     sys.stdout.write(table(rows, ["TYPE", "TOTAL", "ACTIVE", "SIZE"]))
+    return 0
+
+
+def cmd_migrate(name: str, argv: list[str]) -> int:
+    """Rootless: end the pause process that holds the user's namespace, so that the next
+    command makes a new one with the id map of today's /etc/subuid (as ``podman system
+    migrate``).  Refused while containers run in the old one."""
+    from sbx.errors import IllegalState
+    from sbx.layout import Layout
+    from sbx.rootless import idmap, userns
+
+    spec = CommandSpec("sbx system migrate", "sbx system migrate",
+                       "(rootless) End the user namespace holder, to take a new id map", (),
+                       max_args=0)
+    p = parse(spec, argv)
+    if p.help:
+        sys.stdout.write(help_text(spec))
+        return 0
+    if not idmap.current().rootless:
+        sys.stdout.write("nothing to do: sbx runs as root (no user namespace)\n")
+        return 0
+    from sbx.engine import Engine
+    from sbx.runtime.state import Status
+
+    running = [r.name for r in Engine(Layout.from_env()).list(all=True)
+               if r.state.status is Status.RUNNING]
+    if running:
+        raise IllegalState(f"containers still run in the current user namespace: {', '.join(running)}",
+                           hint="stop them first (sbx stop ...)")
+    if userns.stop():
+        sys.stdout.write("the user namespace holder was ended; the next command makes a new one\n")
+    else:
+        sys.stdout.write("no user namespace holder runs\n")
     return 0

@@ -146,5 +146,7 @@ def export_container(engine: object, ref: str, out: BinaryIO) -> int:
     rec = engine.get(ref)
     image = engine.images.resolve(rec.spec.image_id)
     lowers = list(reversed(engine.images.layer_paths(image)))
-    upper = engine.containers.files(rec.id).upper
-    return export([upper, *lowers], out)
+    files = engine.containers.files(rec.id)
+    if files.driver() == "copy" and (files.work / "populated").exists():
+        return export([files.upper], out)  # the copy driver's upper is the whole root
+    return export([files.upper, *lowers], out)

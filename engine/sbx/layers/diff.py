@@ -54,59 +54,74 @@ def _xattrs(path: str) -> dict[str, str]:
     return out
 
 
+def entry_info(name: str, st: os.stat_result, path: str,
+               links: dict[tuple[int, int], str]) -> tuple[tarfile.TarInfo, str | None] | None:
+    """The tar entry for one file of a tree (not a whiteout), with the path to read its
+    data from (or None); hard links to an entry seen before become links.  None for what
+    a tar cannot hold (sockets are skipped, as Docker does)."""
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        return _info(name, st, tarfile.DIRTYPE), None
+    if stat.S_ISLNK(mode):
+        ti = _info(name, st, tarfile.SYMTYPE)
+        ti.linkname = os.readlink(path)
+        return ti, None
+    if stat.S_ISREG(mode):
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and key in links:
+            ti = _info(name, st, tarfile.LNKTYPE)
+            ti.linkname = links[key]
+            return ti, None
+        if st.st_nlink > 1:
+            links[key] = name
+        ti = _info(name, st, tarfile.REGTYPE)
+        ti.size = st.st_size
+        xattrs = _xattrs(path)
+        if xattrs:
+            ti.pax_headers = xattrs
+        return ti, path
+    if stat.S_ISFIFO(mode):
+        return _info(name, st, tarfile.FIFOTYPE), None
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        ti = _info(name, st, tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE)
+        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        return ti, None
+    return None
+
+
 def members(upper: Path) -> Iterator[tuple[tarfile.TarInfo, str | None]]:
     """The tar entries for an upper dir, each with the path to read its data from (or None)."""
     links: dict[tuple[int, int], str] = {}
     for name, entry in _walk(upper):
         st = entry.stat(follow_symlinks=False)
-        mode = st.st_mode
         if wh.is_overlay_whiteout(st):
             ti = _info(wh.whiteout_name(name), st, tarfile.REGTYPE)
             ti.mode = 0o644
             yield ti, None
-        elif stat.S_ISDIR(mode):
-            ti = _info(name, st, tarfile.DIRTYPE)
-            yield ti, None
-            if wh.is_overlay_opaque(Path(entry.path)):
-                marker = _info(wh.opaque_name(name), st, tarfile.REGTYPE)
-                marker.mode = 0o644
-                yield marker, None
-        elif stat.S_ISLNK(mode):
-            ti = _info(name, st, tarfile.SYMTYPE)
-            ti.linkname = os.readlink(entry.path)
-            yield ti, None
-        elif stat.S_ISREG(mode):
-            key = (st.st_dev, st.st_ino)
-            if st.st_nlink > 1 and key in links:
-                ti = _info(name, st, tarfile.LNKTYPE)
-                ti.linkname = links[key]
-                yield ti, None
-                continue
-            if st.st_nlink > 1:
-                links[key] = name
-            ti = _info(name, st, tarfile.REGTYPE)
-            ti.size = st.st_size
-            xattrs = _xattrs(entry.path)
-            if xattrs:
-                ti.pax_headers = xattrs
-            yield ti, entry.path
-        elif stat.S_ISFIFO(mode):
-            yield _info(name, st, tarfile.FIFOTYPE), None
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            ti = _info(name, st, tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE)
-            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            yield ti, None
-        # sockets are not representable in a tar and are skipped, as Docker does
+            continue
+        found = entry_info(name, st, entry.path, links)
+        if found is None:
+            continue
+        yield found
+        if stat.S_ISDIR(st.st_mode) and wh.is_overlay_opaque(Path(entry.path)):
+            marker = _info(wh.opaque_name(name), st, tarfile.REGTYPE)
+            marker.mode = 0o644
+            yield marker, None
 
 
-def diff(upper: Path, out: BinaryIO) -> None:
-    """Write the layer tar for ``upper`` (uncompressed) to ``out``, which only needs ``write``."""
+def write_tar(entries: Iterator[tuple[tarfile.TarInfo, str | None]], out: BinaryIO) -> None:
+    """Write ``entries`` as an uncompressed PAX tar to ``out`` (which only needs ``write``)."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       bufsize=CHUNK) as tar:
         tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # missing from typeshed
-        for ti, path in members(Path(upper)):
+        for ti, path in entries:
             if path is None:
                 tar.addfile(ti)
                 continue
             with open(path, "rb") as f:
                 tar.addfile(ti, f)
+
+
+def diff(upper: Path, out: BinaryIO) -> None:
+    """Write the layer tar for ``upper`` (uncompressed) to ``out``, which only needs ``write``."""
+    write_tar(members(Path(upper)), out)

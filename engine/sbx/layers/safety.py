@@ -116,8 +116,8 @@ def normalize_link(member: tarfile.TarInfo, policy: Policy) -> tarfile.TarInfo |
 def device_policy(member: tarfile.TarInfo, policy: Policy) -> tarfile.TarInfo | None:
     """Char and block devices only when we can mknod; otherwise skipped with a warning."""
     if (member.ischr() or member.isblk()) and not policy.allow_devices:
-        log.warning("skipping device node %s (%d,%d): creating devices needs CAP_MKNOD",
-                    member.name, member.devmajor, member.devminor)
+        log.debug("skipping device node %s (%d,%d): creating devices needs CAP_MKNOD",
+                  member.name, member.devmajor, member.devminor)
         return None
     return member
 

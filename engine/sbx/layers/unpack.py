@@ -123,6 +123,7 @@ class _Extractor:
         self.policy = Policy(keep_special_bits=keep_special_bits, allow_devices=True,
                              preserve_owner=preserve_owner)
         self._devices_probed = False
+        self.skipped_devices: list[str] = []
         self._real_dirs: set[str] = {"."}      # verified: a real directory inside dest
         self._dirs: dict[str, _DirAttrs] = {}  # directory attributes applied at the end
         self._seen: set[str] = set()           # names extracted, with their ancestors
@@ -154,6 +155,11 @@ class _Extractor:
         if self._opaque:
             self._apply_opaque()
         self._finish_dirs()
+        if self.skipped_devices:
+            names = ", ".join(self.skipped_devices[:4]) + (", ..." if len(self.skipped_devices) > 4 else "")
+            log.warning("note: skipped %d device node(s) of the layer (%s): creating devices needs "
+                        "CAP_MKNOD on the host; containers get their /dev from sbx",
+                        len(self.skipped_devices), names)
 
     def _one(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         if (member.ischr() or member.isblk()) and not self._devices_probed:
@@ -162,6 +168,8 @@ class _Extractor:
                 self.policy = Policy(self.policy.keep_special_bits, False, self.policy.preserve_owner)
         m = apply_passes(member, self.policy)
         if m is None:
+            if member.ischr() or member.isblk():
+                self.skipped_devices.append(member.name)
             return
         if self.whiteouts is not WhiteoutMode.KEEP:
             w = wh.classify(m.name)

@@ -265,3 +265,20 @@ def remove_trees(paths: list[Path]) -> None:
         finally:
             os._exit(code)
     os.waitpid(pid, 0)
+
+
+def stop() -> bool:
+    """End the pause process (``sbx system migrate``); False when none ran."""
+    import signal
+
+    from sbx import atomic
+
+    runroot = state_dir()
+    try:
+        rec = atomic.read_json(record_path(runroot))
+        pid, start = int(rec["pid"]), int(rec["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    done = proc.signal_checked(pid, start, signal.SIGKILL)
+    record_path(runroot).unlink(missing_ok=True)
+    return done

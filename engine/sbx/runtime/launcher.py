@@ -124,7 +124,7 @@ def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
         upper=str(files.upper), work=str(files.work), etc_files=tuple(etc), mounts=mounts,
         read_only=rec.spec.read_only, workdir=rec.spec.workdir,
         own_net=rec.spec.network in ("private", "none"), privileged=rec.spec.privileged,
-        rootless=current().rootless)
+        rootless=current().rootless, driver=files.driver())
 
 
 def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup: object,

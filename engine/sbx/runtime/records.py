@@ -51,6 +51,13 @@ class ContainerFiles:
     hostname = property(lambda self: self.dir / "hostname")
     resolv = property(lambda self: self.dir / "resolv.conf")
     rootfs = property(lambda self: self.run_dir / "rootfs")
+    driver_file = property(lambda self: self.dir / "driver")   # "copy"; absent: overlay
+
+    def driver(self) -> str:
+        try:
+            return self.driver_file.read_text().strip() or "overlay"
+        except FileNotFoundError:
+            return "overlay"
 
 
 class ContainerStore:

@@ -60,6 +60,7 @@ class RootfsPlan:
     privileged: bool = False
     rootless: bool = False       # inside the user's namespace: overlay with userxattr,
                                  # device nodes bound from the host, devpts without gid=5
+    driver: str = "overlay"      # "copy": the layers copied into ``upper`` (runtime/drivers.py)
 
 
 class Step:
@@ -89,7 +90,27 @@ def _ensure_target(root: str, target: str, *, is_dir: bool) -> str:
     return real
 
 
+def _copied(plan: RootfsPlan) -> None:
+    """The copy driver: the image's layers copied into ``upper`` once (the container's
+    whole root from then on), bound on the mount point."""
+    done = os.path.join(plan.work, "populated")
+    if not os.path.exists(done):
+        from pathlib import Path
+
+        from sbx.layers.flatten import flatten
+
+        _set("copy the image's layers", plan.upper)
+        flatten([Path(plan.layers_dir, p) for p in plan.lower], Path(plan.upper))
+        with open(done, "w"):
+            pass
+    _set("bind the copied root", plan.rootfs)
+    sc.mount(plan.upper, plan.rootfs, None, MS_BIND | MS_REC)
+
+
 def _overlay(plan: RootfsPlan) -> None:
+    if plan.driver == "copy":
+        _copied(plan)
+        return
     _set("mount overlay", plan.rootfs)
     os.chdir(plan.layers_dir)   # short relative lowerdirs keep the option under a page
     lower = ":".join(reversed(plan.lower)) if plan.lower else plan.work + "-empty"

@@ -103,6 +103,7 @@ def test_empty_symlink_rejected() -> None:
 ])
 def test_device_policy(type_: bytes, allow: bool, kept: bool,
                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
     out = safety.device_policy(tarinfo("dev/x", type_), Policy(allow_devices=allow))
     assert (out is not None) is kept
     if not kept:
