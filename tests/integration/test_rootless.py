@@ -109,3 +109,24 @@ def test_one_pause_process_holds_the_users_namespace(sbx):  # type: ignore[no-un
     assert os.readlink(f"/proc/{pid1}/ns/user") == ns  # containers live in U
     assert os.readlink("/proc/self/ns/user") != ns       # the caller (pytest) does not
     sbx.ok("rm", "-f", cid)
+
+
+def test_a_killed_pause_process_is_replaced_inside_the_same_namespace(sbx):  # type: ignore[no-untyped-def]
+    import signal
+    import time
+
+    from sbx.rootless.userns import info
+
+    cid = sbx.ok("run", "-d", "bb", "sleep", "60").strip()
+    old = info()
+    os.kill(int(old["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    for _ in range(100):
+        if not Path(f"/proc/{old['pid']}").exists() or \
+                Path(f"/proc/{old['pid']}/stat").read_text().split(") ")[1].startswith("Z"):
+            break
+        time.sleep(0.01)
+    assert sbx.ok("exec", cid, "echo", "still reachable") == "still reachable\n"
+    new = info()
+    assert new["pid"] != old["pid"] and new["ns"] == old["ns"]
+    assert os.readlink(f"/proc/{new['pid']}/ns/user") == old["ns"]
+    sbx.ok("rm", "-f", cid)

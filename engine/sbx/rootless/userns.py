@@ -82,8 +82,74 @@ def ensure(runroot: Path) -> int:
     with flocked(runroot / "userns.lock"):
         pid = _live_pause(runroot)
         if pid is None:
-            pid = _create(runroot)
+            pid = _adopt(runroot) or _create(runroot)
     return pid
+
+
+def _ns_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/user")
+    except OSError:
+        return ""
+
+
+def _adopt(runroot: Path) -> int | None:
+    """The pause process is gone (killed, OOM) but containers may still run in its
+    namespace: find one of the user's processes still in it and start a new pause
+    process there, so the running containers stay reachable.  None when none is left."""
+    from sbx import atomic
+
+    try:
+        old = atomic.read_json(record_path(runroot))
+        ns = str(old["ns"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    uid = os.getuid()
+    holder = None
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+        except OSError:
+            continue
+        if _ns_of(int(name)) == ns:
+            holder = int(name)
+            break
+    if holder is None:
+        return None
+    child = subprocess.Popen(
+        [sys.executable, "-S", "-E", "-s", "-c",
+         "import sys; sys.path.insert(0, sys.argv[1]); "
+         "from sbx.rootless.userns import pause_join_main; pause_join_main(int(sys.argv[2]))",
+         str(Path(__file__).resolve().parents[2]), str(holder)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        close_fds=True, start_new_session=True, cwd="/")
+    assert child.stdout is not None
+    answer = child.stdout.readline().decode().strip()
+    child.stdout.close()
+    if answer != "ok" or _ns_of(child.pid) != ns:
+        child.kill()
+        child.wait()
+        return None
+    atomic.write_json(record_path(runroot), {**old, "pid": child.pid,
+                                             "start": proc.start_time(child.pid)})
+    child.returncode = 0
+    return child.pid
+
+
+def pause_join_main(holder: int) -> None:
+    """A new pause process inside the namespace of ``holder`` (see ``_adopt``)."""
+    from sbx.linux import syscalls
+    from sbx.linux.consts import CLONE_NEWUSER
+
+    fd = os.open(f"/proc/{holder}/ns/user", os.O_RDONLY)
+    syscalls.setns(fd, CLONE_NEWUSER)
+    os.close(fd)
+    sys.stdout.buffer.write(b"ok\n")
+    sys.stdout.flush()
+    _become_pause()
 
 
 def _create(runroot: Path) -> int:
@@ -130,7 +196,8 @@ def _create(runroot: Path) -> int:
         child.stdout.close()
     start = proc.start_time(child.pid)
     atomic.write_json(record_path(runroot), {"pid": child.pid, "start": start,
-                                             "full": m.full, "note": m.note})
+                                             "ns": _ns_of(child.pid), "full": m.full,
+                                             "note": m.note})
     # The pause process must outlive us: forget it so Popen's finalizer never reaps it.
     child.returncode = 0
     return child.pid
@@ -138,8 +205,6 @@ def _create(runroot: Path) -> int:
 
 def pause_main() -> None:
     """The pause process (a fresh interpreter, see the ladder above)."""
-    import signal
-
     from sbx.linux import syscalls
     from sbx.linux.consts import CLONE_NEWUSER
 
@@ -170,6 +235,12 @@ def pause_main() -> None:
         os._exit(1)
     out.write(b"ok\n")
     out.flush()
+    _become_pause()
+
+
+def _become_pause() -> None:
+    import signal
+
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
