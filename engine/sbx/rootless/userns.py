@@ -315,7 +315,16 @@ def remove_trees(paths: list[Path]) -> None:
         for p in paths:
             shutil.rmtree(p, ignore_errors=True)
         return
-    existing = [str(p) for p in paths if os.path.lexists(p)]
+    existing = []
+    for p in paths:  # most of a tree is usually the user's own: try without U first
+        failed: list[bool] = []
+        note = (lambda *_a, _f=failed: _f.append(True))  # noqa: E731
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(p, onexc=note)  # type: ignore[call-arg,unused-ignore]
+        else:
+            shutil.rmtree(p, onerror=note)
+        if failed and os.path.lexists(p):
+            existing.append(str(p))
     if not existing:
         return
     if threading.active_count() > 1:

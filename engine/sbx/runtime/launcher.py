@@ -51,10 +51,13 @@ class Started:
     error: str = ""           # (attached) what went wrong in the monitor, if anything
     store: ContainerStore | None = None
     monitor_pid: int = -1     # (forked here) the monitor, our child
+    reader: _Lines | None = None  # the status pipe's reader: it may already hold "exited"
 
     def wait_exit(self) -> int:
         """(attached) Block until the monitor reports the container's exit code."""
-        reader = _Lines(self.status_fd)
+        # The reader that took "started" may have read "exited" with it (a command that ends
+        # at once): its buffer must not be lost, or the exit would look unreported.
+        reader = self.reader or _Lines(self.status_fd)
         while True:
             msg = reader.next()
             if msg is None:
@@ -157,7 +160,8 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
         os.close(status_w)
         if resize_r >= 0:
             os.close(resize_r)
-    msg = _Lines(status_r).next()
+    reader = _Lines(status_r)
+    msg = reader.next()
     if msg is None:
         os.close(status_r)
         _close(resize_w)
@@ -171,7 +175,7 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
         os.close(status_r)
         status_r = -1
     return Started(rec, int(msg["pid"]), ports, status_r, resize_w, store=store,
-                   monitor_pid=monitor_pid)
+                   monitor_pid=monitor_pid, reader=reader if attached else None)
 
 
 _MONITORS: set[int] = set()   # monitors forked by this process, reaped when they exit
