@@ -22,6 +22,11 @@ mkdir -p "$src"
 tar --exclude=./.venv --exclude=./.git --exclude='__pycache__' -c . | tar -x -C "$src"
 chown -R "$USER_NAME:" "$src"
 
+# fuse-overlayfs (one of the rootless storage drivers) needs /dev/fuse, which Debian makes
+# 0666; this machine has it 0600: open it for the pass, and put it back after
+fuse_mode=$(stat -c %a /dev/fuse 2>/dev/null || true)
+[ -n "$fuse_mode" ] && chmod 0666 /dev/fuse
+
 status=0
 runuser -u "$USER_NAME" -- env -i HOME="$home" USER="$USER_NAME" LOGNAME="$USER_NAME" \
     PATH=/usr/local/bin:/usr/bin:/bin CI="${CI:-}" SBX_OFFLINE=1 PYTHON=/usr/bin/python3 \
@@ -36,4 +41,5 @@ for rec in "/tmp/sbx-run-$uid/userns.json"; do
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   fi
 done
+[ -n "$fuse_mode" ] && chmod "$fuse_mode" /dev/fuse
 exit $status

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(busybox-static docker-registry mmdebstrap skopeo umoci iproute2 file python3-venv uidmap)
+PACKAGES=(busybox-static docker-registry mmdebstrap skopeo umoci iproute2 file python3-venv uidmap
+          fuse-overlayfs)
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for pkg in "${PACKAGES[@]}"; do

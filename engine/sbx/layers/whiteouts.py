@@ -17,7 +17,9 @@ from pathlib import Path
 PREFIX = ".wh."
 META_PREFIX = ".wh..wh."
 OPAQUE = ".wh..wh..opq"
-OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+# trusted.* (kernel overlayfs as root), user.* (kernel overlayfs with userxattr, rootless),
+# user.fuseoverlayfs.* (fuse-overlayfs without privileges)
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
 
 
 class WhiteoutMode(enum.Enum):

@@ -1,11 +1,13 @@
 """Which storage driver builds a container's root: ``overlay`` (kernel overlayfs; in
-rootless mode mounted inside the user's namespace with ``userxattr``) or ``copy`` (the
-image's layers copied into the container's directory: no mount needed, always works).
+rootless mode mounted inside the user's namespace with ``userxattr``), ``fuse-overlayfs``
+(the same layout served by fuse-overlayfs, for kernels that refuse overlayfs in a user
+namespace) or ``copy`` (the image's layers copied into the container's directory: no
+mount needed, always works).
 
-Root uses overlay.  A rootless store probes once whether overlay can be mounted in the
-user's namespace on the store's file system and keeps the answer in
-``<store>/storage-driver.json``.  ``SBX_STORAGE_DRIVER=overlay|copy`` overrides both.
-A container keeps the driver it was created with (``<container>/driver``)."""
+Root uses overlay.  A rootless store probes once, in that order, what can be mounted in
+the user's namespace on the store's file system and keeps the answer in
+``<store>/storage-driver.json``.  ``SBX_STORAGE_DRIVER=overlay|fuse-overlayfs|copy``
+overrides both.  A container keeps the driver it was created with (``<container>/driver``)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 from sbx.errors import InvalidArgument
 
-DRIVERS = ("overlay", "copy")
+DRIVERS = ("overlay", "fuse-overlayfs", "copy")
 
 
 def _cache(layout: Any) -> Path:
@@ -30,7 +32,13 @@ def choose(layout: Any) -> tuple[str, str]:
     if env:
         if env not in DRIVERS:
             raise InvalidArgument(f"unknown storage driver {env!r} in SBX_STORAGE_DRIVER",
-                                  hint="use overlay or copy")
+                                  hint="use overlay, fuse-overlayfs or copy")
+        from sbx.rootless.idmap import current
+
+        if env == "fuse-overlayfs" and not current().rootless:
+            raise InvalidArgument("the fuse-overlayfs driver is for rootless mode (root uses "
+                                  "kernel overlayfs, and containers' cgroups deny /dev/fuse)",
+                                  hint="unset SBX_STORAGE_DRIVER, or use copy")
         return env, "SBX_STORAGE_DRIVER"
     from sbx.rootless.idmap import current
 
@@ -58,11 +66,36 @@ def probe(root: Path) -> tuple[str, str]:
             "from sbx.runtime.drivers import _probe_main; _probe_main(sys.argv[2])")
     r = subprocess.run([sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent, str(root)],
                        capture_output=True, text=True, timeout=60, cwd="/")
-    answer = r.stdout.strip()
-    if r.returncode == 0 and answer == "overlay":
-        return "overlay", ""
-    why = answer or r.stderr.strip().splitlines()[-1:] and r.stderr.strip().splitlines()[-1] or "the probe failed"
-    return "copy", f"overlayfs cannot be mounted in the user namespace here: {why}"
+    lines = r.stdout.strip().splitlines()
+    if lines and lines[-1] in ("overlay", "fuse-overlayfs"):
+        return lines[-1], "; ".join(lines[:-1])
+    why = "; ".join(lines) or (r.stderr.strip().splitlines() or ["the probe failed"])[-1]
+    return "copy", f"neither overlayfs nor fuse-overlayfs can be mounted in the user namespace here: {why}"
+
+
+def fuse_usable() -> str:
+    """"" when fuse-overlayfs can be tried, else why not."""
+    import shutil
+
+    if not shutil.which("fuse-overlayfs"):
+        return "fuse-overlayfs is not installed"
+    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return "/dev/fuse is not accessible to this user"
+    return ""
+
+
+def fuse_mount(lower: list[str], upper: str, work: str, target: str) -> None:
+    """Mount with fuse-overlayfs (it serves from the background until the mount namespace
+    ends, with the container's processes).  Raises KernelError with its message."""
+    from sbx.errors import KernelError
+
+    opts = f"lowerdir={':'.join(reversed(lower))},upperdir={upper},workdir={work}"
+    r = subprocess.run(["fuse-overlayfs", "-o", opts, target], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        err = KernelError("mount fuse-overlayfs", 5, target)
+        err.message = f"fuse-overlayfs {target}: {(r.stderr.strip().splitlines() or ['failed'])[-1]}"
+        raise err
 
 
 def _probe_main(root: str) -> None:
@@ -87,11 +120,24 @@ def _probe_main(root: str) -> None:
         try:
             syscalls.mount("overlay", str(d / "m"), "overlay", 0,
                            f"lowerdir={d / 'l'},upperdir={d / 'u'},workdir={d / 'w'},userxattr")
+            ok = (d / "m" / "f").read_text() == "x"
+            syscalls.umount2(str(d / "m"))
+            if ok:
+                print("overlay")
+                return
+            print("overlayfs mounted but unreadable")
         except KernelError as e:
             print(f"mount overlay: {os.strerror(e.errno)}")
+        why = fuse_usable()
+        if why:
+            print(why)
             return
-        ok = (d / "m" / "f").read_text() == "x"
-        syscalls.umount2(str(d / "m"))
-        print("overlay" if ok else "overlay mounted but unreadable")
+        try:
+            fuse_mount([str(d / "l")], str(d / "u"), str(d / "w"), str(d / "m"))
+            ok = (d / "m" / "f").read_text() == "x"
+            syscalls.umount2(str(d / "m"), 2)
+            print("fuse-overlayfs" if ok else "fuse-overlayfs mounted but unreadable")
+        except KernelError as e:
+            print(e.message)
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -60,7 +60,7 @@ class RootfsPlan:
     privileged: bool = False
     rootless: bool = False       # inside the user's namespace: overlay with userxattr,
                                  # device nodes bound from the host, devpts without gid=5
-    driver: str = "overlay"      # "copy": the layers copied into ``upper`` (runtime/drivers.py)
+    driver: str = "overlay"      # or "fuse-overlayfs", "copy" (runtime/drivers.py)
 
 
 class Step:
@@ -110,6 +110,15 @@ def _copied(plan: RootfsPlan) -> None:
 def _overlay(plan: RootfsPlan) -> None:
     if plan.driver == "copy":
         _copied(plan)
+        return
+    if plan.driver == "fuse-overlayfs":
+        from sbx.runtime.drivers import fuse_mount
+
+        _set("mount fuse-overlayfs", plan.rootfs)
+        if not plan.lower:
+            _mkdirs(plan.work + "-empty")
+        fuse_mount([os.path.join(plan.layers_dir, p) for p in plan.lower] or [plan.work + "-empty"],
+                   plan.upper, plan.work, plan.rootfs)
         return
     _set("mount overlay", plan.rootfs)
     os.chdir(plan.layers_dir)   # short relative lowerdirs keep the option under a page
