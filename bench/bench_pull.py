@@ -147,7 +147,7 @@ def main() -> None:
                 subprocess.run([tool, "rmi", "-f", one], capture_output=True)
 
         # the unpacker alone, on the uncompressed layer, vs GNU tar
-        from sbx.layers import unpack
+        from sbx.layers.unpack import unpack
         layer_tar = tmp / "layer.tar"
         import tarfile
         with tarfile.open(ARCHIVE) as archive:

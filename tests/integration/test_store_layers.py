@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sbx.layers import diff
+from sbx.layers.diff import diff
 from sbx.layout import Layout
 from sbx.oci.image import Image
 from sbx.store import Store

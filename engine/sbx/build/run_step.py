@@ -72,7 +72,7 @@ def run_container(engine: object, image_id: str, argv: list[str], *, env: list[s
                   workdir: str, user: str, network: str, view: RootView, scratch: Path,
                   on_start: Callable[[str], None], on_output: Callable[[bytes], None]) -> RunResult:
     """Run ``argv`` in a container of ``image_id``; raises ``BuildError`` on non-zero exit."""
-    from sbx.layers import diff
+    from sbx.layers.diff import diff
     from sbx.runtime.spec import RunOptions
 
     opts = RunOptions(command=tuple(argv), entrypoint="", env=tuple(env),

@@ -17,7 +17,6 @@ The v2 manager does not install device rules (they need eBPF); see ``v2.py``.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from pathlib import Path
@@ -29,6 +28,7 @@ from sbx.cgroups.null import NullCgroupManager
 from sbx.cgroups.resources import Resources, shares_to_weight
 from sbx.cgroups.v1 import V1Manager
 from sbx.cgroups.v2 import V2Manager
+from sbx.diag import get_logger
 from sbx.errors import CgroupError
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "shares_to_weight",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class CgroupManager(Protocol):

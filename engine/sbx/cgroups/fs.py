@@ -12,14 +12,14 @@ writes in tests (subclass and override) or log them (``logging`` at DEBUG).
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import time
 from pathlib import Path, PurePosixPath
 
+from sbx.diag import get_logger
 from sbx.errors import CgroupError, InvalidArgument
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _HINTS = {
     errno.ENOENT: "the controller is not mounted or not enabled for this cgroup",

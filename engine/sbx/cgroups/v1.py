@@ -18,7 +18,6 @@ devices.rst, freezer-subsystem.rst, pids.rst) and sched-bwc.rst for CFS bandwidt
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from collections.abc import Iterable
@@ -29,9 +28,10 @@ from sbx.cgroups.fs import CgroupFileError, CgroupFiles, cgroup_relpath, remove_
 from sbx.cgroups.kill import signal_all, wait_empty, wait_for
 from sbx.cgroups.mode import CgroupMount
 from sbx.cgroups.resources import CPU_PERIOD_US, Resources
+from sbx.diag import get_logger
 from sbx.errors import CgroupError
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Docker's default device cgroup rules (after ``a`` is denied): mknod of any node, and
 #: read/write/mknod on null, zero, full, random, urandom, tty, console, ptmx, /dev/pts/*

@@ -21,7 +21,6 @@ Controllers", "No Internal Process Constraint", the memory, cpu and pids interfa
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 from pathlib import Path
@@ -30,9 +29,10 @@ from sbx.cgroups.fs import CgroupFileError, CgroupFiles, cgroup_relpath, remove_
 from sbx.cgroups.kill import signal_all, wait_empty, wait_for
 from sbx.cgroups.mode import DEFAULT_ROOT
 from sbx.cgroups.resources import CPU_PERIOD_US, Resources
+from sbx.diag import get_logger
 from sbx.errors import CgroupError
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Controllers enabled for the container's cgroup when available, limits or not (for stats).
 OPTIONAL_CONTROLLERS = ("cpu", "io", "memory", "pids")

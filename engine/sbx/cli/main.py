@@ -152,8 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as e:  # an unexpected system error: still one line, never a traceback
         where = f": {e.filename}" if e.filename else ""
-        hint = "sbx needs root for now" if isinstance(e, PermissionError) and os.geteuid() else \
-            "run with SBX_DEBUG=1 for details"
+        hint = "check that the path is yours: each user has their own store" \
+            if isinstance(e, PermissionError) and os.geteuid() else "run with SBX_DEBUG=1 for details"
         return _fail(SbxError(f"{e.strerror or e}{where}", hint=hint), debug)
     except Exception as e:  # noqa: BLE001 - the last line of defence for the one-line rule
         return _fail(SbxError(f"internal error: {type(e).__name__}: {e}",

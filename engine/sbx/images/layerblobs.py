@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from sbx import atomic
-from sbx.layers import Compression, diff, open_layer_stream
+from sbx.layers import Compression, open_layer_stream
+from sbx.layers.diff import diff
 from sbx.layers.streams import CHUNK
 from sbx.oci.digest import Digest, Hasher
 from sbx.store import Store

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -26,6 +25,8 @@ class Digest:
 
     @classmethod
     def of_bytes(cls, data: bytes) -> Digest:
+        import hashlib
+
         return cls("sha256", hashlib.sha256(data).hexdigest())
 
     @property
@@ -41,6 +42,8 @@ class Hasher:
     """Streaming sha256 that also counts bytes; ``verify`` checks both against a descriptor."""
 
     def __init__(self) -> None:
+        import hashlib
+
         self._h = hashlib.sha256()
         self.size = 0
 

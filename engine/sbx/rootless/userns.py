@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -119,6 +118,8 @@ def _adopt(runroot: Path) -> int | None:
             break
     if holder is None:
         return None
+    import subprocess
+
     child = subprocess.Popen(
         [sys.executable, "-S", "-E", "-s", "-c",
          "import sys; sys.path.insert(0, sys.argv[1]); "
@@ -160,6 +161,8 @@ def _create(runroot: Path) -> int:
     pkg_parent = str(Path(__file__).resolve().parents[2])
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
             "from sbx.rootless.userns import pause_main; pause_main()")
+    import subprocess
+
     child = subprocess.Popen(
         [sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

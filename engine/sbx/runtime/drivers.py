@@ -12,7 +12,6 @@ overrides both.  A container keeps the driver it was created with (``<container>
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,8 @@ def probe(root: Path) -> tuple[str, str]:
     pkg_parent = str(Path(__file__).resolve().parents[2])
     code = ("import sys; sys.path.insert(0, sys.argv[1]); "
             "from sbx.runtime.drivers import _probe_main; _probe_main(sys.argv[2])")
+    import subprocess
+
     r = subprocess.run([sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent, str(root)],
                        capture_output=True, text=True, timeout=60, cwd="/")
     lines = r.stdout.strip().splitlines()
@@ -90,6 +91,8 @@ def fuse_mount(lower: list[str], upper: str, work: str, target: str) -> None:
     from sbx.errors import KernelError
 
     opts = f"lowerdir={':'.join(reversed(lower))},upperdir={upper},workdir={work}"
+    import subprocess
+
     r = subprocess.run(["fuse-overlayfs", "-o", opts, target], capture_output=True, text=True,
                        stdin=subprocess.DEVNULL)
     if r.returncode != 0:

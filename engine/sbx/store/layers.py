@@ -17,15 +17,19 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sbx import atomic
 from sbx.errors import DigestMismatch, NotFound, StoreError
-from sbx.layers import Compression, LayerInfo, WhiteoutMode, unpack
+from sbx.layers.whiteouts import WhiteoutMode
 from sbx.layout import Layout
 from sbx.oci.digest import Digest
 from sbx.store import scratch
 from sbx.store.locks import StoreLock, named_lock
+
+if TYPE_CHECKING:
+    from sbx.layers.streams import Compression
+    from sbx.layers.unpack import LayerInfo
 
 _HASH_CHUNK = 1 << 20
 
@@ -183,6 +187,8 @@ class LayerStore:
         return tmp
 
     def _unpack(self, source: BinaryIO, dest: Path, compression: Compression | None) -> LayerInfo:
+        from sbx.layers.unpack import unpack
+
         return unpack(source, dest, compression=compression, whiteouts=self.whiteouts,
                       keep_special_bits=self.keep_special_bits)
 

@@ -25,7 +25,7 @@ from sbx.errors import (
     SbxError,
     StoreError,
 )
-from sbx.layers import Compression, WhiteoutMode
+from sbx.layers.whiteouts import WhiteoutMode
 from sbx.layout import Layout
 from sbx.oci.digest import Digest
 from sbx.oci.image import History, Image, ImageConfig
@@ -33,6 +33,7 @@ from sbx.oci.manifest import Platform
 from sbx.oci.reference import Reference
 
 if TYPE_CHECKING:
+    from sbx.layers.streams import Compression
     from sbx.store import gc
 from sbx.store.blobs import BlobStore, BlobWriter
 from sbx.store.images import ImageRecord, ImageRecords, StoredImage

@@ -13,7 +13,8 @@ from sbx.errors import InvalidArgument, NotFound
 from sbx.images.archive import _oci_name, load, save
 from sbx.images.layerblobs import image_blobs
 from sbx.images.push import build_manifest
-from sbx.layers import Compression, diff
+from sbx.layers import Compression
+from sbx.layers.diff import diff
 from sbx.layout import Layout
 from sbx.oci import mediatypes as mt
 from sbx.oci.digest import Digest

@@ -8,7 +8,9 @@ import os
 import tarfile
 from pathlib import Path
 
-from sbx.layers import WhiteoutMode, diff, unpack
+from sbx.layers import WhiteoutMode
+from sbx.layers.diff import diff
+from sbx.layers.unpack import unpack
 
 
 def _tree(root: Path) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from sbx.errors import StoreError, UnsafeLayer
-from sbx.layers import Compression, WhiteoutMode, unpack
+from sbx.layers import Compression, WhiteoutMode
+from sbx.layers.unpack import unpack
 
 from .tarbuild import Entry, build, chr_dev, d, f, hard, sym
 

@@ -13,8 +13,9 @@ from sbx.oci.digest import Digest
 
 
 def _count_unpacks(counter: str) -> None:
-    """Wrap the store's unpack so every real unpack appends a line to ``counter``."""
-    import sbx.store.layers as layers_mod
+    """Wrap the store's unpack so every real unpack appends a line to ``counter`` (the
+    store imports it from ``sbx.layers.unpack`` when it unpacks)."""
+    import sbx.layers.unpack as layers_mod
 
     real = layers_mod.unpack
 
