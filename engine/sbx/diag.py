@@ -1,24 +1,35 @@
-"""Diagnostic logging that costs nothing until something is logged: ``import logging``
-alone is ~3 ms, paid by every ``sbx run`` for warnings that almost never fire."""
+"""Diagnostic logging that costs nothing until something is worth logging: ``import
+logging`` alone is ~3 ms, and the cgroup code's debug lines run in every container's
+monitor on the start path.
+
+While nothing has imported ``logging``, nobody can have configured it either, so the
+default WARNING level applies: ``debug`` and ``info`` are dropped without importing it;
+``warning`` and above import it and log as usual."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+_QUIET = ("debug", "info")
+
+
+def _drop(*_args: Any, **_kwargs: Any) -> None:
+    return None
 
 
 class LazyLogger:
-    """``logging.getLogger(name)``, looked up on the first call of a method."""
+    """``logging.getLogger(name)``, looked up when a record could be emitted."""
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._logger: Any = None
 
     def __getattr__(self, attr: str) -> Any:
-        if self._logger is None:
-            import logging
+        if attr in _QUIET and "logging" not in sys.modules:
+            return _drop
+        import logging
 
-            self._logger = logging.getLogger(self._name)
-        return getattr(self._logger, attr)
+        return getattr(logging.getLogger(self._name), attr)
 
 
 def get_logger(name: str) -> Any:
