@@ -100,6 +100,8 @@ class ContainerStore:
         files.dir.mkdir(parents=True, mode=0o700)
         for d in (files.upper, files.work):
             d.mkdir()
+        # the lock file now, not on the monitor's first state change (on the start path)
+        os.close(os.open(files.lock, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         rec = ContainerRecord(cid, name, time.time(), spec, ContainerState())
         atomic.write_json(files.config, {"id": cid, "name": name, "created": rec.created,
                                          "spec": spec.to_json()})
@@ -216,7 +218,8 @@ class ContainerStore:
                 npath.unlink()
         except OSError:
             pass
-        remove_trees([files.run_dir])
+        if not defer:
+            remove_trees([files.run_dir])
         # Rename first so a concurrent reader never sees half a directory.
         tomb = self.layout.containers / f".removing-{rec.id}"
         try:
@@ -232,7 +235,10 @@ class ContainerStore:
         from sbx.rootless.userns import remove_trees
 
         pattern = f".removing-{cid}" if cid else ".removing-*"
-        remove_trees(list(self.layout.containers.glob(pattern)))
+        trees = list(self.layout.containers.glob(pattern))
+        if cid:  # (deferred --rm) its runtime dir too
+            trees.append(self.layout.container_run_dir(cid))
+        remove_trees(trees)
 
 
 def _du(path: Path) -> int:
