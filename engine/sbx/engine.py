@@ -223,7 +223,7 @@ class Engine:
         rec = self.create(image, opts, name=name)
         try:
             return self.start(rec.id, attached=attached, output_fds=output_fds)
-        except SbxError:
+        except BaseException:  # (also an interrupt between create and start)
             if opts.auto_remove:
                 self.remove_quietly(rec.id)
             raise

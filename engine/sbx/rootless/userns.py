@@ -148,8 +148,7 @@ def pause_join_main(holder: int) -> None:
     fd = os.open(f"/proc/{holder}/ns/user", os.O_RDONLY)
     syscalls.setns(fd, CLONE_NEWUSER)
     os.close(fd)
-    sys.stdout.buffer.write(b"ok\n")
-    sys.stdout.flush()
+    _say("ok")
     _become_pause()
 
 
@@ -211,15 +210,11 @@ def pause_main() -> None:
     from sbx.linux import syscalls
     from sbx.linux.consts import CLONE_NEWUSER
 
-    out = sys.stdout.buffer
     try:
         syscalls.unshare(CLONE_NEWUSER)
     except KernelError as e:
-        out.write(f"unshare(CLONE_NEWUSER): {os.strerror(e.errno)}\n".encode())
-        out.flush()
-        os._exit(1)
-    out.write(b"u\n")
-    out.flush()
+        _say(f"unshare(CLONE_NEWUSER): {os.strerror(e.errno)}", fail=True)
+    _say("u")
     line = sys.stdin.buffer.readline().decode().split()
     try:
         if line and line[0] == "single":
@@ -233,12 +228,17 @@ def pause_main() -> None:
         elif not line or line[0] != "mapped":
             os._exit(1)
     except OSError as e:
-        out.write(f"writing the id map: {e.strerror}\n".encode())
-        out.flush()
-        os._exit(1)
-    out.write(b"ok\n")
-    out.flush()
+        _say(f"writing the id map: {e.strerror}", fail=True)
+    _say("ok")
     _become_pause()
+
+
+def _say(line: str, *, fail: bool = False) -> None:
+    """One line to the creator (the pause process's stdout); ``fail`` ends the process."""
+    sys.stdout.buffer.write(f"{line}\n".encode())
+    sys.stdout.flush()
+    if fail:
+        os._exit(1)
 
 
 def _become_pause() -> None:

@@ -70,6 +70,17 @@ class ForkServer:
         self.sock = ours
         return ours
 
+    def _request(self, payload: bytes, fds: list[int]) -> None:
+        """Send one request (JSON and file descriptors); raise unless the answer is ``ok``."""
+        with self.lock:
+            sock = self._ensure()
+            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+            sock.sendmsg([payload], anc)
+            answer = sock.recv(65536)
+        if answer != b"ok":
+            raise ContainerSetupError("fork server", 0, "",
+                                      answer.decode(errors="replace") or "the fork server exited")
+
     def spawn(self, job: Any, root: str, runroot: str) -> None:
         """Have the server fork the intermediate (and so the monitor) for ``job``."""
         fds = [job.status_fd, job.resize_fd]
@@ -80,14 +91,7 @@ class ForkServer:
             "join_netns": job.join_netns, "record": _record_json(job.record),
             "plan": asdict(job.plan), "fd_used": [fd >= 0 for fd in fds],
         }).encode()
-        sent = [fd for fd in fds if fd >= 0]
-        with self.lock:
-            sock = self._ensure()
-            sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", sent))])
-            answer = sock.recv(65536)
-        if answer != b"ok":
-            raise ContainerSetupError("fork server", 0, "",
-                                      answer.decode(errors="replace") or "the fork server exited")
+        self._request(payload, [fd for fd in fds if fd >= 0])
 
 
     def call(self, payload: bytes, out_w: int, res_w: int) -> None:
@@ -96,17 +100,11 @@ class ForkServer:
         import base64
 
         data = json.dumps({"op": "call", "payload": base64.b64encode(payload).decode()}).encode()
-        with self.lock:
-            sock = self._ensure()
-            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [out_w, res_w]))])
-            answer = sock.recv(65536)
-        if answer != b"ok":
-            raise ContainerSetupError("fork server", 0, "",
-                                      answer.decode(errors="replace") or "the fork server exited")
+        self._request(data, [out_w, res_w])
 
     def remove_trees(self, paths: list[str]) -> None:
         """(rootless) Have the server delete trees inside the user's namespace."""
-        _send_plain(self, {"op": "rm", "paths": paths})
+        self._request(json.dumps({"op": "rm", "paths": paths}).encode(), [])
 
     def exec_joiner(self, ns_fds: list[tuple[str, int]], procs_files: list[Any], err_w: int,
                     tty_sock: Any, pipes: dict[str, tuple[int, int]], status_w: int,
@@ -124,23 +122,7 @@ class ForkServer:
         payload = json.dumps({
             "op": "exec", "ns": [ns for ns, _ in ns_fds], "procs": [str(p) for p in procs_files],
             "std": names, "tty": tty_sock is not None, **job}).encode()
-        with self.lock:
-            sock = self._ensure()
-            sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-            answer = sock.recv(65536)
-        if answer != b"ok":
-            raise ContainerSetupError("fork server", 0, "",
-                                      answer.decode(errors="replace") or "the fork server exited")
-
-
-def _send_plain(server: ForkServer, payload: dict[str, Any]) -> None:
-    with server.lock:
-        sock = server._ensure()
-        sock.sendmsg([json.dumps(payload).encode()])
-        answer = sock.recv(65536)
-    if answer != b"ok":
-        raise ContainerSetupError("fork server", 0, "",
-                                  answer.decode(errors="replace") or "the fork server exited")
+        self._request(payload, fds)
 
 
 def _serve_exec(req: dict[str, Any], received: list[int], sock: socket.socket) -> None:
@@ -158,18 +140,13 @@ def _serve_exec(req: dict[str, Any], received: list[int], sock: socket.socket) -
     raw["argv"], raw["env"] = tuple(raw["argv"]), tuple(raw["env"])
     es = execute.ExecSpec(**raw)
     spec = ContainerSpec.from_json(req["spec"])
-    pid = os.fork()
-    if pid == 0:
-        try:
-            sock.close()
-            if os.fork() == 0:
-                for name, fd in std.items():
-                    os.dup2(fd, {"in": 0, "out": 1, "err": 2}[name])
-                execute._joiner(ns_fds, req["procs"], err_w, tty, es, req["env"], req["workdir"],
-                                req["user"], spec, status_w)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    def joiner() -> None:
+        for name, fd in std.items():
+            os.dup2(fd, {"in": 0, "out": 1, "err": 2}[name])
+        execute._joiner(ns_fds, req["procs"], err_w, tty, es, req["env"], req["workdir"],
+                        req["user"], spec, status_w)
+
+    _double_fork(sock, joiner)
     if tty is not None:
         tty.detach()
 
@@ -182,12 +159,18 @@ def _serve_call(req: dict[str, Any], received: list[int], sock: socket.socket) -
     from sbx.rootless import calls
 
     payload = base64.b64decode(req["payload"])
+    _double_fork(sock, lambda: calls.worker(payload, received[0], received[1]))
+
+
+def _double_fork(sock: socket.socket, work: Any) -> None:
+    """Run ``work`` (which never returns) in a grandchild; the intermediate is reaped at
+    once, so the server never waits for the work and never collects zombies."""
     pid = os.fork()
     if pid == 0:
         try:
             sock.close()
             if os.fork() == 0:
-                calls.worker(payload, received[0], received[1])
+                work()
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
