@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 from sbx.errors import KernelError
 
@@ -24,7 +23,7 @@ _libc.syscall.restype = ctypes.c_long
 _SYSNO = {
     "x86_64": {"pivot_root": 155, "pidfd_open": 434, "pidfd_send_signal": 424},
     "aarch64": {"pivot_root": 41, "pidfd_open": 434, "pidfd_send_signal": 424},
-}.get(platform.machine(), {"pivot_root": 155, "pidfd_open": 434, "pidfd_send_signal": 424})
+}.get(os.uname().machine, {"pivot_root": 155, "pidfd_open": 434, "pidfd_send_signal": 424})
 
 
 def _b(s: str | bytes | None) -> bytes | None:

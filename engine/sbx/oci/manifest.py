@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform as _platform
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +56,9 @@ class Platform:
     @classmethod
     def current(cls) -> Platform:
         """The platform of this machine (linux only)."""
-        arch, variant = normalize_arch(_platform.machine())
+        import os as _os
+
+        arch, variant = normalize_arch(_os.uname().machine)
         if arch == "arm" and not variant:
             variant = "v7"
         return cls("linux", arch, variant)

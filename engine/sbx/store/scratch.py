@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from pathlib import Path
 
 
 def temp_path(tmp: Path, kind: str, key: str = "-") -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
-    return tmp / f"{kind}.{key}.{os.getpid()}.{secrets.token_hex(4)}"
+    return tmp / f"{kind}.{key}.{os.getpid()}.{os.urandom(4).hex()}"  # (not secrets: 3 ms import)
 
 
 def _pid_alive(pid: int) -> bool:
