@@ -128,6 +128,11 @@ class Engine:
 
     # -- lifecycle ---------------------------------------------------------------
     def create(self, image: str, opts: RunOptions, *, name: str | None = None) -> ContainerRecord:
+        return self._create(image, opts, name)[0]
+
+    def _create(self, image: str, opts: RunOptions, name: str | None) -> tuple[ContainerRecord, Any]:
+        """The record and the image it was made from (``run`` starts it without reading
+        either again)."""
         from sbx import names
         from sbx.runtime import etcfiles
         from sbx.runtime import spec as specmod
@@ -160,7 +165,7 @@ class Engine:
         except BaseException:
             (self.layout.names_dir / name).unlink(missing_ok=True)
             raise
-        return rec
+        return rec, img
 
     def _check_limits_possible(self, spec: Any) -> None:
         """Rootless without a delegated cgroup: a limit is refused before anything is made."""
@@ -184,10 +189,13 @@ class Engine:
     def start(self, ref: str, *, attached: bool = False,
               output_fds: tuple[int, int] = (1, 2)) -> Any:
         """Start a created container; attached, its output goes to ``output_fds``."""
+        self.require_root()
+        return self._start(self.containers.get(ref), None, attached, output_fds)
+
+    def _start(self, rec: ContainerRecord, img: Any, attached: bool,
+               output_fds: tuple[int, int]) -> Any:
         from sbx.runtime import launcher
 
-        self.require_root()
-        rec = self.containers.get(ref)
         if rec.state.status is Status.RUNNING:
             if attached:
                 raise IllegalState(f"container {rec.name} is already running",
@@ -195,7 +203,8 @@ class Engine:
             return None
         if not rec.state.status.can_start():
             raise IllegalState(f"cannot start container {rec.name}: it is {rec.state.status.value}")
-        img = self.images.resolve(rec.spec.image_id)
+        if img is None:
+            img = self.images.resolve(rec.spec.image_id)
         join = ""
         if rec.spec.network.startswith("container:"):
             other = self.containers.get(rec.spec.network.split(":", 1)[1])
@@ -220,9 +229,9 @@ class Engine:
 
     def run(self, image: str, opts: RunOptions, *, name: str | None = None,
             attached: bool = False, output_fds: tuple[int, int] = (1, 2)) -> Any:
-        rec = self.create(image, opts, name=name)
+        rec, img = self._create(image, opts, name)
         try:
-            return self.start(rec.id, attached=attached, output_fds=output_fds)
+            return self._start(rec, img, attached, output_fds)
         except BaseException:  # (also an interrupt between create and start)
             if opts.auto_remove:
                 self.remove_quietly(rec.id)

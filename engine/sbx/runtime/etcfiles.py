@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sbx import atomic
-
 HOSTS = """127.0.0.1\tlocalhost
 ::1\tlocalhost ip6-localhost ip6-loopback
 fe00::0\tip6-localnet
@@ -16,20 +14,27 @@ ff02::2\tip6-allrouters
 """
 
 
+def _new(path: Path, data: bytes) -> None:
+    """A file of a container being created: nobody reads it before the container starts,
+    so no temp file and rename (``atomic``) is needed."""
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def write(hosts: Path, hostname_file: Path, resolv: Path, *, hostname: str, network: str) -> None:
     if network == "host":
         try:
             host_hosts = Path("/etc/hosts").read_text()
         except OSError:
             host_hosts = HOSTS.format(hostname=hostname)
-        atomic.write_bytes(hosts, host_hosts.encode())
+        _new(hosts, host_hosts.encode())
     else:
-        atomic.write_bytes(hosts, HOSTS.format(hostname=hostname).encode())
-    atomic.write_bytes(hostname_file, (hostname + "\n").encode())
+        _new(hosts, HOSTS.format(hostname=hostname).encode())
+    _new(hostname_file, (hostname + "\n").encode())
     try:
         text = Path("/etc/resolv.conf").read_text()
     except OSError:
         text = ""
     if not text.strip():
         text = "nameserver 127.0.0.53\n"
-    atomic.write_bytes(resolv, text.encode())
+    _new(resolv, text.encode())
