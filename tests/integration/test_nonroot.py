@@ -95,6 +95,17 @@ def test_a_user_without_subuids_gets_a_single_id_map(busybox_tar, public_dir):  
         # another id than 0 does not exist in the container: one clear line
         r = _as_nobody(pkg, "run", "--rm", "-u", "33", "bb", "true", root=str(store))
         assert r.returncode != 0 and "Traceback" not in r.stderr
+        # a build that needs another id says why it failed and what to do
+        ctx = public_dir / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text("FROM bb\nRUN touch /x && chown 33:33 /x\n")
+        os.chmod(ctx, 0o755)
+        os.chmod(ctx / "Dockerfile", 0o644)
+        r = _as_nobody(pkg, "build", "-t", "needs-ids", str(ctx), root=str(store))
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        last = r.stderr.strip().splitlines()[-1]
+        assert "returned a non-zero code" in last
+        assert "rootless without subordinate ids" in last and "usermod --add-subuids" in last
     finally:
         _stop_pause(nobody)
         subprocess.run([RUNUSER, "-u", "nobody", "--", "rm", "-rf", str(store)], check=False)
