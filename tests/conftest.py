@@ -46,7 +46,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"root mode only: {root_only.args[0]} (runs in the root pass)")
     if item.get_closest_marker("rootless_only") is not None and not ROOTLESS:
         pytest.skip("rootless mode only: runs in the pass as an ordinary user "
-                    "(.ci/run: scripts/rootless-tests.sh)")
+                    "(.ci/run: scripts/ci-rootless.sh)")
     if item.get_closest_marker("integration") is None:
         return
     reason = _missing_capability()
