@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sbx import process_start_time as _start_time
 from sbx.errors import SbxError
 
 LABEL_RUN = "sandbox.run"
@@ -20,22 +21,6 @@ LABEL_PID = "sandbox.owner.pid"
 LABEL_START = "sandbox.owner.start"
 LABEL_TEST = "sandbox.test"
 LABEL_SCOPE = "sandbox.scope"
-
-
-def _start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (None: gone or a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    rest = data[data.rfind(b")") + 2:].split()
-    if not rest or rest[0] == b"Z":
-        return None
-    try:
-        return int(rest[19])
-    except (IndexError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)
