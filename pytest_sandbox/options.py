@@ -14,7 +14,8 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("sandbox", "service containers (pytest-sandbox)")
     # Help text style (as xdist): lower case, no trailing period, say the default.
     group.addoption("--sandbox-root", dest="sandbox_root", default=None, metavar="DIR",
-                    help="sbx store root (default: the engine's: $SBX_ROOT or /var/lib/sbx)")
+                    help="sbx store root (default: the engine's: $SBX_ROOT, else /var/lib/sbx "
+                         "for root or ~/.local/share/sbx for a user)")
     group.addoption("--sandbox-pull", dest="sandbox_pull", default=None, choices=PULL_POLICIES,
                     help="when to pull images from a registry: never, missing (default) or always")
     group.addoption("--sandbox-timeout", dest="sandbox_timeout", default=None, type=float,

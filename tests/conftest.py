@@ -1,6 +1,8 @@
-"""Shared fixtures.  Integration tests (marker ``integration``) need root, namespaces,
-overlayfs and cgroups: elsewhere they skip with the reason, but in CI (``CI=true``) a
-missing capability is a failure, never a skip."""
+"""Shared fixtures.  Integration tests (marker ``integration``) need namespaces, overlayfs
+and cgroups: as root, or as an ordinary user in rootless mode (then ``root_only`` tests
+skip with their reason and ``rootless_only`` ones run; CI runs both passes).  Where the
+kernel cannot run them they skip with the reason, but in CI (``CI=true``) a missing
+capability is a failure, never a skip."""
 
 from __future__ import annotations
 
