@@ -130,3 +130,20 @@ def test_a_killed_pause_process_is_replaced_inside_the_same_namespace(sbx):  # t
     assert new["pid"] != old["pid"] and new["ns"] == old["ns"]
     assert os.readlink(f"/proc/{new['pid']}/ns/user") == old["ns"]
     sbx.ok("rm", "-f", cid)
+
+
+def test_unshare_enters_the_namespace_and_can_remove_what_the_user_cannot(sbx, tmp_path):  # type: ignore[no-untyped-def]
+    out = sbx.ok("unshare", "sh", "-c", "id -u; cat /proc/self/uid_map")
+    lines = [line.split() for line in out.strip().splitlines()]
+    assert lines[0] == ["0"] and lines[1] == ["0", str(os.getuid()), "1"]
+    # a tree with files of a subordinate id: the user alone cannot remove it
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    sbx.ok("run", "--rm", "-v", f"{vol}:/data", "bb", "sh", "-c",
+           "mkdir -p /data/d && touch /data/d/f && chown -R 33:33 /data/d && chmod 755 /data/d")
+    r = subprocess.run(["rm", "-rf", str(vol / "d")], capture_output=True, text=True)
+    assert r.returncode != 0 and (vol / "d" / "f").exists()
+    sbx.ok("unshare", "rm", "-rf", str(vol / "d"))
+    assert not (vol / "d").exists()
+    r = sbx.run("unshare", "no-such-command")
+    assert r.returncode == 127 and "command not found" in r.stderr

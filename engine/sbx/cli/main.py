@@ -48,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "system df": ("sbx.cli.system", "cmd_df", "Show disk usage"),
     "system migrate": ("sbx.cli.system", "cmd_migrate",
                        "(rootless) End the user namespace holder, to take a new id map"),
+    "unshare": ("sbx.cli.system", "cmd_unshare",
+                "(rootless) Run a command in the user namespace, as root of it"),
     "container ls": ("sbx.cli.containers", "cmd_ps", "List containers"),
     "container prune": ("sbx.cli.containers", "cmd_container_prune", "Remove all stopped containers"),
     "image ls": ("sbx.cli.images", "cmd_images", "List images"),

@@ -219,3 +219,36 @@ def cmd_migrate(name: str, argv: list[str]) -> int:
     else:
         sys.stdout.write("no user namespace holder runs\n")
     return 0
+
+
+def cmd_unshare(name: str, argv: list[str]) -> int:
+    """Rootless: run a command (default: the user's shell) inside the user's namespace, as
+    its root (as ``podman unshare``): to look at or remove store files that belong to the
+    container's ids, e.g. ``sbx unshare rm -rf ~/.local/share/sbx``."""
+    from sbx.cli.context import open_engine
+    from sbx.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
+    from sbx.rootless.idmap import current
+
+    spec = CommandSpec("sbx unshare", "sbx unshare [COMMAND [ARG...]]",
+                       "(rootless) Run a command in the user namespace, as root of it", ())
+    p = parse(spec, argv)
+    if p.help:
+        sys.stdout.write(help_text(spec))
+        return 0
+    if not current().rootless:
+        raise InvalidArgument("sbx unshare is for rootless mode: as root there is no user "
+                              "namespace to enter", hint="run the command directly")
+    open_engine()  # the user's store checked, the user's namespace joined
+    cmd = list(p.args) or [os.environ.get("SHELL") or "/bin/sh"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(cmd[0], cmd)
+    except OSError as e:
+        import shutil
+
+        if shutil.which(cmd[0]) is None:
+            raise CommandNotFound(f"{cmd[0]}: command not found",
+                                  hint="check the command and PATH") from None
+        raise CommandNotExecutable(f"{cmd[0]}: {e.strerror}", hint="check its permissions") from None
+    return 0  # not reached
