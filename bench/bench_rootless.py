@@ -124,6 +124,11 @@ def main() -> None:
                 f"PYTHONPATH={ROOT}"]
     r = subprocess.run(["runuser", "-u", a.user, "--", *user_env, *cmd], capture_output=True,
                        text=True, cwd="/")
+    # leave the user as found: end the namespace holders this run started (sbx's, podman's)
+    for end in ([str(VENV / "bin" / "sbx"), "system", "migrate"], ["podman", "system", "migrate"]):
+        if shutil.which(end[0]):
+            subprocess.run(["runuser", "-u", a.user, "--", *user_env, *end], cwd="/",
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if r.returncode != 0:
         raise SystemExit(f"the rootless half failed:\n{r.stderr[-2000:]}")
     user = json.loads(r.stdout)
