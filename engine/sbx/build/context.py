@@ -45,31 +45,14 @@ def has_wildcard(pattern: str) -> bool:
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Go's ``filepath.Match`` as a regex: ``*``/``?`` stop at ``/``; ``[...]``; ``\\`` escapes."""
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "\\" and i < n:
-            out.append(re.escape(pattern[i]))
-            i += 1
-        elif ch == "[":
-            end = pattern.find("]", i + 1 if i < n and pattern[i] in "^!" else i)
-            if end < 0:
-                raise BuildError(f"bad wildcard pattern {pattern!r}: unclosed [",
-                                 hint="escape a literal [ as \\[")
-            body = pattern[i:end]
-            if body[:1] in ("^", "!"):
-                body = "^" + body[1:]
-            out.append(f"(?!/)[{body}]")
-            i = end + 1
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out) + r"\Z")
+    """Go's ``filepath.Match`` for a COPY/ADD source (``sbx.gomatch``)."""
+    from sbx.gomatch import compile_pattern
+
+    try:
+        return compile_pattern(pattern)
+    except ValueError:
+        raise BuildError(f"bad wildcard pattern {pattern!r}: unclosed [",
+                         hint="escape a literal [ as \\[") from None
 
 
 def clean_source(source: str) -> str:

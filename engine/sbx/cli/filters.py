@@ -213,29 +213,11 @@ def _reference_match(pattern: str, repo_tag: str) -> bool:
 
 
 def path_match(pattern: str, name: str) -> bool:
-    """Go's ``path.Match``: ``*`` and ``?`` stop at "/", ``[...]`` classes with ``^``."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "\\" and i < len(pattern):
-            out.append(re.escape(pattern[i]))
-            i += 1
-        elif ch == "[":
-            j = pattern.find("]", i + 1)
-            if j < 0:
-                raise InvalidArgument(f"invalid reference filter {pattern!r}: syntax error in pattern",
-                                      hint="close the [ character class")
-            body = pattern[i:j]
-            neg = body.startswith("^")
-            body = body[1:] if neg else body
-            out.append("[" + ("^/" if neg else "") + body.replace("\\", "\\\\") + "]")
-            i = j + 1
-        else:
-            out.append(re.escape(ch))
-    return re.fullmatch("".join(out), name, re.S) is not None
+    """Go's ``path.Match`` (``sbx.gomatch``)."""
+    from sbx.gomatch import compile_pattern
+
+    try:
+        return compile_pattern(pattern).match(name) is not None
+    except ValueError:
+        raise InvalidArgument(f"invalid reference filter {pattern!r}: syntax error in pattern",
+                              hint="close the [ character class") from None
