@@ -24,23 +24,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path("/var/tmp/sbx-bench-venv")
-
-
-def timeit(argv: list[str], n: int) -> list[float]:
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm up
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out.append((time.perf_counter() - t) * 1000)
-        if r.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} failed with {r.returncode}")
-    return out
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_run import timeit  # noqa: E402 - a sibling script, not a package
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -55,7 +44,6 @@ def inner(n: int) -> dict[str, object]:
     if not env_has:
         raise SystemExit("no bb image in this store: run scripts/setup.sh as this user first")
     out: dict[str, object] = {"cli": stats(timeit([str(VENV / "bin" / "sbx"), "run", "--rm", "bb", "true"], n))}
-    sys.path.insert(0, str(ROOT / "bench"))
     import bench_plugin
 
     if bench_plugin._has_image("sandbox/redis:bookworm") or bench_plugin._has_image("redis:7"):

@@ -87,16 +87,13 @@ class Container:
     # -- state -----------------------------------------------------------------------
     def running(self) -> bool:
         """True while the container's init runs (checked with its start time)."""
+        from sbx import process_start_time
+
         st = self._record.state
         if self.removed or st.pid <= 0:
             return False
-        try:
-            with open(f"/proc/{st.pid}/stat", "rb") as f:
-                data = f.read()
-        except OSError:
-            return False
-        rest = data[data.rfind(b")") + 2:].split()
-        return bool(rest) and rest[0] != b"Z" and (st.pid_start is None or int(rest[19]) == st.pid_start)
+        now = process_start_time(st.pid)
+        return now is not None and (st.pid_start is None or now == st.pid_start)
 
     def settle(self, timeout: float = 2.0) -> None:
         """After the init exited: wait (briefly) until the monitor has written the last

@@ -14,6 +14,7 @@ import re
 import socket
 import struct
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -40,11 +41,12 @@ class Target(Protocol):
     def healthcheck(self) -> dict[str, Any] | None: ...
 
 
-class Strategy:
+class Strategy(ABC):
     """Base of the strategies: ``check`` returns True when ready (False: poll again)."""
 
-    def check(self, target: Target) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def check(self, target: Target) -> bool:
+        """True when ``target`` is ready; False (or NotReady) to poll again."""
 
     def describe(self) -> str:
         return type(self).__name__
