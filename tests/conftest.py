@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.images import busybox_path, write_busybox_rootfs_tar
+from tests.needs import unavailable
 
 os.environ.setdefault("SBX_OFFLINE", "1")
 
@@ -42,21 +43,29 @@ def _userns_works() -> bool:
 ROOTLESS = os.geteuid() != 0
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    other = "root" if ROOTLESS else "rootless"
+    return (f"sbx mode: {'rootless' if ROOTLESS else 'root'}; the {other}-mode tests "
+            f"({other}_only markers) are deselected here and run in the {other} pass "
+            "(.ci/run runs both; scripts/ci-rootless.sh is the rootless one)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the other mode are deselected, not skipped: they are not missing here,
+    they belong to the other CI pass (root_only: as root; rootless_only: as a user)."""
+    other = "root_only" if ROOTLESS else "rootless_only"
+    keep = [item for item in items if item.get_closest_marker(other) is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker(other)])
+        items[:] = keep
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    root_only = item.get_closest_marker("root_only")
-    if root_only is not None and ROOTLESS:
-        pytest.skip(f"root mode only: {root_only.args[0]} (runs in the root pass)")
-    if item.get_closest_marker("rootless_only") is not None and not ROOTLESS:
-        pytest.skip("rootless mode only: runs in the pass as an ordinary user "
-                    "(.ci/run: scripts/ci-rootless.sh)")
     if item.get_closest_marker("integration") is None:
         return
     reason = _missing_capability()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"integration test cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    if reason is not None:
+        unavailable(reason)
 
 
 @pytest.fixture(scope="session")

@@ -9,24 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests.needs import need
 from tests.sbxenv import SbxEnv
 
 pytestmark = pytest.mark.integration
-
-
-def need(tool: str) -> None:
-    if shutil.which(tool) is None:
-        reason = f"{tool} is not installed (scripts/setup.sh installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
 
 
 def stored(env: SbxEnv) -> set[str]:

@@ -6,22 +6,18 @@ elsewhere.
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 
+from tests.needs import need
 from tests.sbxenv import SbxEnv
 
 pytestmark = pytest.mark.integration
 
 
 def test_bootstrap_debian_minbase_then_run_it(sbx: SbxEnv) -> None:
-    if shutil.which("mmdebstrap") is None and shutil.which("debootstrap") is None:
-        reason = "mmdebstrap is not installed (scripts/setup.sh installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    need("mmdebstrap", shutil.which("mmdebstrap") or shutil.which("debootstrap"))
     r = sbx.run("bootstrap", "debian:bookworm", "--variant", "minbase", "-t", "test/debian:bookworm",
                 timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]

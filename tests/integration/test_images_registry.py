@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.needs import need
 from tests.registry_server import RegistryServer, registry_binary, start_registry
 from tests.sbxenv import SbxEnv, destroy_env, make_env
 
@@ -35,12 +36,8 @@ USERS = {"alice": "wonderland"}
 
 @pytest.fixture(scope="module", autouse=True)
 def _need_tools() -> None:
-    for tool, binary in (("docker-registry", registry_binary()), ("skopeo", shutil.which("skopeo"))):
-        if binary is None:
-            reason = f"{tool} is not installed (scripts/setup.sh installs it)"
-            if os.environ.get("CI") == "true":
-                pytest.fail(reason, pytrace=False)
-            pytest.skip(reason)
+    need("docker-registry", registry_binary())
+    need("skopeo")
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from sbx.registry import (
 from sbx.registry.credentials import CredentialStore
 from sbx.registry.errors import BlobUnknown, ManifestUnknown, RegistryDigestMismatch, Unauthorized
 
+from tests.needs import need
 from tests.registry_server import RegistryServer, TokenKeys, registry_binary, start_registry
 
 USERS = {"alice": "wonderland"}
@@ -35,11 +36,7 @@ USERS = {"alice": "wonderland"}
 
 @pytest.fixture(scope="module", autouse=True)
 def _need_registry() -> None:
-    if registry_binary() is None:
-        reason = "docker-registry is not installed (apt-get install docker-registry)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    need("docker-registry", registry_binary())
 
 
 def _serve(tmp: pytest.TempPathFactory, auth: str | None,

@@ -6,7 +6,6 @@ mounted afterwards.  Kernel overlayfs is what every other integration test uses.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -17,12 +16,11 @@ from tests.sbxenv import destroy_env, make_env
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module", params=["copy", "fuse-overlayfs"])
+@pytest.fixture(scope="module", params=[
+    "copy", pytest.param("fuse-overlayfs", marks=pytest.mark.rootless_only)])
 def copy_env(request, busybox_tar):  # type: ignore[no-untyped-def]
     from sbx.runtime.drivers import fuse_usable
 
-    if request.param == "fuse-overlayfs" and os.geteuid() == 0:
-        pytest.skip("fuse-overlayfs is a rootless driver (the rootless pass tests it)")
     if request.param == "fuse-overlayfs" and fuse_usable():
         pytest.fail(f"fuse-overlayfs cannot be used here: {fuse_usable()} "
                     "(install fuse-overlayfs; /dev/fuse must be usable, mode 0666 as on Debian)")

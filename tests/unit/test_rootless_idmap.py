@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from pathlib import Path
@@ -43,7 +42,7 @@ def test_host_id_through_a_map() -> None:
     assert idmap.host_id(lines, 70000) == 65534
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root never makes a user namespace")
+@pytest.mark.rootless_only
 def test_disabled_user_namespaces_are_one_clear_error(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # a stand-in interpreter that answers as the pause process does when unshare is refused

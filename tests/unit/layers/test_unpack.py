@@ -171,7 +171,7 @@ def test_root_entry_sets_root_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE(dest.stat().st_mode) == 0o751
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="ownership is only preserved as root")
+@pytest.mark.root_only("ownership is only preserved as root")
 def test_ownership_preserved_as_root(tmp_path: Path) -> None:
     dest = run(tmp_path, build(d("home/u", uid=1000, gid=1000), f("home/u/f", uid=1000, gid=100),
                                sym("home/u/l", "f")))
@@ -180,14 +180,14 @@ def test_ownership_preserved_as_root(tmp_path: Path) -> None:
     assert (st.st_uid, st.st_gid) == (1000, 100)
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="creating device nodes needs CAP_MKNOD")
+@pytest.mark.root_only("creating device nodes needs CAP_MKNOD")
 def test_device_nodes_created_as_root(tmp_path: Path) -> None:
     dest = run(tmp_path, build(d("dev"), chr_dev("dev/null", 1, 3)))
     st = (dest / "dev/null").lstat()
     assert stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3
 
 
-@pytest.mark.skipif(IS_ROOT, reason="as root devices are created")
+@pytest.mark.rootless_only
 def test_device_nodes_skipped_without_mknod(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     dest = run(tmp_path, build(d("dev"), chr_dev("dev/null", 1, 3), f("after")))
     assert not (dest / "dev/null").exists() and (dest / "after").exists()
