@@ -27,6 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
+from sbx import fresh
 from sbx.errors import KernelError, PermissionDenied, SbxError
 from sbx.linux import proc
 from sbx.rootless import idmap
@@ -40,12 +41,18 @@ class UsernsUnavailable(PermissionDenied):
     pass
 
 
+_STATE_DIR: list[Path] = []
+
+
 def state_dir() -> Path:
     """Where the pause record lives: the user's runtime directory, whatever store (SBX_ROOT)
-    a command uses, so that all of a user's sbx processes share one ``U``."""
-    from sbx.layout import user_runtime_dir
+    a command uses, so that all of a user's sbx processes share one ``U``.  Found (and
+    checked private) once per process: the plugin asks on every container start."""
+    if not _STATE_DIR:
+        from sbx.layout import user_runtime_dir
 
-    return user_runtime_dir(idmap.current().host_uid)
+        _STATE_DIR.append(user_runtime_dir(idmap.current().host_uid))
+    return _STATE_DIR[0]
 
 
 def record_path(runroot: Path) -> Path:
@@ -121,10 +128,7 @@ def _adopt(runroot: Path) -> int | None:
     import subprocess
 
     child = subprocess.Popen(
-        [sys.executable, "-S", "-E", "-s", "-c",
-         "import sys; sys.path.insert(0, sys.argv[1]); "
-         "from sbx.rootless.userns import pause_join_main; pause_join_main(int(sys.argv[2]))",
-         str(Path(__file__).resolve().parents[2]), str(holder)],
+        fresh.argv("sbx.rootless.userns:pause_join_main", str(holder)),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         close_fds=True, start_new_session=True, cwd="/")
     assert child.stdout is not None
@@ -140,7 +144,7 @@ def _adopt(runroot: Path) -> int | None:
     return child.pid
 
 
-def pause_join_main(holder: int) -> None:
+def pause_join_main(holder: int | str) -> None:
     """A new pause process inside the namespace of ``holder`` (see ``_adopt``)."""
     from sbx.linux import syscalls
     from sbx.linux.consts import CLONE_NEWUSER
@@ -157,13 +161,10 @@ def _create(runroot: Path) -> int:
 
     uid, gid = os.getuid(), os.getgid()
     m = idmap.for_user(uid, gid, _user_name(uid))
-    pkg_parent = str(Path(__file__).resolve().parents[2])
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from sbx.rootless.userns import pause_main; pause_main()")
     import subprocess
 
     child = subprocess.Popen(
-        [sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent],
+        fresh.argv("sbx.rootless.userns:pause_main"),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         close_fds=True, start_new_session=True, cwd="/")
     assert child.stdin is not None and child.stdout is not None

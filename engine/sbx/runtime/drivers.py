@@ -12,7 +12,6 @@ overrides both.  A container keeps the driver it was created with (``<container>
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +59,11 @@ def probe(root: Path) -> tuple[str, str]:
     """Mount a tiny overlay inside the user's namespace on ``root``'s file system (in a
     fresh helper: it joins the namespace and a private mount namespace, so it works from
     threaded callers too)."""
-    pkg_parent = str(Path(__file__).resolve().parents[2])
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from sbx.runtime.drivers import _probe_main; _probe_main(sys.argv[2])")
     import subprocess
 
-    r = subprocess.run([sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent, str(root)],
+    from sbx import fresh
+
+    r = subprocess.run(fresh.argv("sbx.runtime.drivers:_probe_main", str(root)),
                        capture_output=True, text=True, timeout=60, cwd="/")
     lines = r.stdout.strip().splitlines()
     if lines and lines[-1] in ("overlay", "fuse-overlayfs"):

@@ -26,7 +26,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
@@ -60,11 +59,10 @@ class ForkServer:
         if self.sock is not None and self.proc is not None and self.proc.poll() is None:
             return self.sock
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                "from sbx.runtime.forkserver import serve; serve(int(sys.argv[2]))")
+        from sbx import fresh
+
         self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent, str(theirs.fileno())],
+            fresh.argv("sbx.runtime.forkserver:serve", str(theirs.fileno())),
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True)
         theirs.close()
         self.sock = ours
@@ -188,12 +186,12 @@ def _record_json(rec: Any) -> dict[str, Any]:
             "spec": rec.spec.to_json(), "state": rec.state.to_json()}
 
 
-def serve(fd: int) -> None:
+def serve(fd: int | str) -> None:
     """The server's loop (a fresh interpreter, single-threaded): one request at a time,
     ``launch`` (a container's monitor) or ``exec`` (an exec's joiner)."""
     from sbx.cgroups import detect_mode
 
-    sock = socket.socket(fileno=fd)
+    sock = socket.socket(fileno=int(fd))
     with open("/proc/self/mountinfo") as f:
         mountinfo = f.read()
     host = (mountinfo, detect_mode(mountinfo))

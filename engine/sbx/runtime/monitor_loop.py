@@ -76,18 +76,17 @@ def exec_lean(state: LoopState, listeners: list[socket.socket]) -> None:
     for fd in keep:
         if fd >= 0:
             os.set_inheritable(fd, True)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from sbx.runtime.monitor_loop import main; main(sys.argv[2:])")
+    from sbx import fresh
+
     try:
-        os.execv(sys.executable, [sys.executable, "-S", "-E", "-s", "-c", code, pkg_parent,
-                                  *state.to_argv()])
+        os.execv(sys.executable, fresh.argv("sbx.runtime.monitor_loop:main", *state.to_argv()))
     except OSError:
         return
 
 
-def main(argv: list[str]) -> None:
+def main(*args: str) -> None:
     """Entry point of the lean monitor after exec."""
+    argv = list(args)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
