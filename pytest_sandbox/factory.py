@@ -101,7 +101,12 @@ class SandboxFactory:
             labels=labels, user=req.user, workdir=req.workdir, privileged=req.privileged,
             read_only=req.read_only)
         engine = self.engine
-        started = engine.run(image, opts, name=_container_name(req.name))
+        name = _container_name(req.name)
+        try:
+            started = engine.run(image, opts, name=name)
+        except BaseException:
+            engine.remove_quietly(name)  # created but not started: nothing of it stays
+            raise
         rec = engine.get(started.record.id)
         c = Container(engine, rec, {hp.container_port: hp.host_port for hp in started.ports},
                       alias=req.name, service=service, env=env, scope=req.scope)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+
+
+def forked_child() -> None:
+    """First step of a child forked from a process that may hold many Python objects (the
+    pytest process): what it inherited is never collected here, so no finalizer of the
+    parent's (closing a descriptor, removing a temporary directory) runs in the child."""
+    gc.freeze()
 
 
 def start_time(pid: int) -> int | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sbx.errors import SbxError
+from sbx.linux import proc
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -102,6 +103,7 @@ def call(name: str, layout: Any, kwargs: dict[str, Any], output: Callable[[bytes
         else:
             pid = os.fork()
             if pid == 0:
+                proc.forked_child()
                 os.close(out_r)
                 os.close(res_r)
                 worker(payload, out_w, res_w)

@@ -339,6 +339,7 @@ def remove_trees(paths: list[Path]) -> None:
     ensure(state_dir())
     pid = os.fork()
     if pid == 0:
+        proc.forked_child()
         code = 0
         try:
             join()

@@ -176,6 +176,7 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
     else:
         pid = os.fork()
     if pid == 0:
+        proc.forked_child()
         os.close(err_r)
         try:
             for key, (r, w) in pipes.items():

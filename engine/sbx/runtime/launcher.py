@@ -19,6 +19,7 @@ each::
                                    err pipe JSON {step,errno,...} ◄──── setup or exec failed
                                    state.json: running (pid + start time)
     read {"ev":"started"} ◄─────── or {"ev":"error", step, errno, path, detail, code}
+                                   (or {"ev":"exited", error}: the monitor itself failed)
     (attached) {"ev":"exited"} ◄── container exited; state exited (--rm: removed); cgroup removed
 
 An error on any rung comes back as ``ContainerSetupError`` (or 126/127 for exec) naming the
@@ -166,10 +167,10 @@ def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup
         os.close(status_r)
         _close(resize_w)
         raise ContainerSetupError("monitor", 0, "", "the container monitor exited before starting the container")
-    if msg.get("ev") == "error":
+    if msg.get("ev") != "started":  # an error, or the monitor's own failure ("exited")
         os.close(status_r)
         _close(resize_w)
-        raise _setup_error(msg)
+        raise _setup_error(msg, store.files(rec.id).dir)
     ports = tuple(HostPort(*p) for p in msg.get("ports", ()))
     if not attached:
         os.close(status_r)
@@ -236,9 +237,12 @@ def _spawn_here(job: monitor.MonitorJob, store: ContainerStore, cgroup: object, 
     return pid
 
 
-def _setup_error(msg: dict) -> SbxError:
+def _setup_error(msg: dict, state_dir: Path) -> SbxError:
     code = int(msg.get("code", 125))
     detail = str(msg.get("detail") or "")
+    if msg.get("ev") == "exited":  # the monitor failed unexpectedly; it left a traceback
+        return ContainerSetupError("monitor", 0, "", str(msg.get("error") or "the monitor failed"),
+                                   hint=f"the traceback is in {state_dir / 'monitor-error.log'}")
     if msg.get("step") == "exec":
         cls = CommandNotFound if code == 127 else CommandNotExecutable
         return cls(f"failed to create task for container: {detail}",

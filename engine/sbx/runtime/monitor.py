@@ -23,7 +23,7 @@ from sbx.linux.consts import CLONE_NEWNET, CLONE_NEWPID, PR_SET_NAME
 from sbx.runtime import forwarder, init, monitor_loop, process
 from sbx.runtime.records import ContainerRecord, ContainerStore
 from sbx.runtime.rootfs import RootfsPlan
-from sbx.runtime.state import ContainerState
+from sbx.runtime.state import ContainerState, Status
 
 
 @dataclass(frozen=True)
@@ -47,26 +47,52 @@ def _send(fd: int, **msg: object) -> None:
 
 
 def _close_other_fds(keep: set[int]) -> None:
+    """Let go of every descriptor inherited from the launcher but ``keep``.
+
+    They are pointed at /dev/null (close-on-exec) rather than closed: Python objects
+    inherited with the fork (an unclosed socket of a test, say) still own their numbers
+    and close them when collected; a freed number reused for one of our pipes would be
+    closed under us.  Exec drops them all."""
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        if fd in keep or fd == null:
+            continue
+        try:
+            os.get_inheritable(fd)  # still open? (the listing's own descriptor is not)
+        except OSError:
+            continue
+        os.dup2(null, fd, inheritable=False)
+    os.close(null)
 
 
 def main(job: MonitorJob, store: ContainerStore, cgroup: Any) -> None:
     """Runs in the monitor process; never returns.  ``cgroup`` is the container's
     (not yet created) cgroup manager, made by the launcher before the fork."""
+    proc.forked_child()
     try:
         code = _run(job, store, cgroup)
     except BaseException as e:  # noqa: BLE001 - the monitor must never leave a traceback behind
         code = 125
         note_failure(store, job.record.id, e)
+        _abandon(store, job.record.id, cgroup, f"the container monitor failed: {type(e).__name__}: {e}")
         _send(job.status_fd, ev="exited", code=255, oom=False,
               error=f"the container monitor failed: {type(e).__name__}: {e}")
     os._exit(code)
+
+
+def _abandon(store: ContainerStore, cid: str, cgroup: Any, error: str) -> None:
+    """After an unexpected failure: end what the container started, remove its cgroup and
+    record it as exited, so nothing is left running or half-made."""
+    try:
+        cgroup.destroy()  # kills what is left in it first
+    except BaseException as e:  # noqa: BLE001
+        note_failure(store, cid, e)
+    try:
+        store.update_state(cid, lambda st: st if st.status is Status.EXITED else
+                           st.exited(exit_code=255, finished_at=time.time(), error=error))
+    except BaseException as e:  # noqa: BLE001
+        note_failure(store, cid, e)
 
 
 def note_failure(store: ContainerStore, cid: str, exc: BaseException) -> None:
