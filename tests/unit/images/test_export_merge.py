@@ -10,6 +10,8 @@ from pathlib import Path
 
 from sbx.images.export import export, merged
 
+from tests.needs import unavailable
+
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
@@ -40,9 +42,7 @@ def test_user_opaque_directory_hides_lower_content(tmp_path: Path) -> None:
     try:
         os.setxattr(upper / "d", "user.overlay.opaque", b"y")
     except OSError:
-        import pytest
-
-        pytest.skip("this filesystem has no user xattrs")
+        unavailable("this filesystem has no user xattrs")
     assert [n for n, _, _ in merged([upper, lower])] == ["d", "d/new"]
 
 

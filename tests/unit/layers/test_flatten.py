@@ -7,17 +7,18 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
 from sbx.build.rootview import RootView
 from sbx.layers import whiteouts as wh
 from sbx.layers.flatten import changes, flatten
+
+from tests.needs import unavailable
 
 
 def _whiteout(path: Path) -> None:
     try:
         wh.make_overlay_whiteout(path)
     except PermissionError:
-        pytest.skip("this kernel does not let an ordinary user create overlay whiteouts")
+        unavailable("this kernel does not let an ordinary user create overlay whiteouts")
 
 
 def _layers(tmp_path: Path) -> list[Path]:
@@ -40,7 +41,7 @@ def _layers(tmp_path: Path) -> list[Path]:
     try:
         wh.mark_overlay_opaque(mid / "opq", "user.overlay.")
     except OSError:
-        pytest.skip("this file system has no user xattrs")
+        unavailable("this file system has no user xattrs")
     return [low, mid]
 
 

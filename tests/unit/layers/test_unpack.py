@@ -14,6 +14,8 @@ from sbx.errors import StoreError, UnsafeLayer
 from sbx.layers import Compression, WhiteoutMode
 from sbx.layers.unpack import unpack
 
+from tests.needs import unavailable
+
 from .tarbuild import Entry, build, chr_dev, d, f, hard, sym
 
 IS_ROOT = os.geteuid() == 0
@@ -243,7 +245,7 @@ def test_xattr_from_pax(tmp_path: Path) -> None:
     try:
         os.setxattr(dest, "user.probe", b"1")
     except OSError:
-        pytest.skip("filesystem without user xattrs")
+        unavailable("this filesystem has no user xattrs")
     unpack(io.BytesIO(build(f("x", pax={"SCHILY.xattr.user.tag": "v",
                                         "SCHILY.xattr.trusted.overlay.opaque": "y"}))), dest)
     assert os.getxattr(dest / "x", "user.tag") == b"v"
