@@ -74,25 +74,14 @@ def main(job: MonitorJob, store: ContainerStore, cgroup: Any) -> None:
         code = _run(job, store, cgroup)
     except BaseException as e:  # noqa: BLE001 - the monitor must never leave a traceback behind
         code = 125
+        error = f"the container monitor failed: {type(e).__name__}: {e}"
         note_failure(store, job.record.id, e)
-        _abandon(store, job.record.id, cgroup, f"the container monitor failed: {type(e).__name__}: {e}")
-        _send(job.status_fd, ev="exited", code=255, oom=False,
-              error=f"the container monitor failed: {type(e).__name__}: {e}")
+        try:  # keep the traceback (no --rm removal here): the launcher's error names it
+            _wind_up(store, job.record, cgroup, code=255, error=error, remove=False)
+        except BaseException as e2:  # noqa: BLE001
+            note_failure(store, job.record.id, e2)
+        _send(job.status_fd, ev="exited", code=255, oom=False, error=error)
     os._exit(code)
-
-
-def _abandon(store: ContainerStore, cid: str, cgroup: Any, error: str) -> None:
-    """After an unexpected failure: end what the container started, remove its cgroup and
-    record it as exited, so nothing is left running or half-made."""
-    try:
-        cgroup.destroy()  # kills what is left in it first
-    except BaseException as e:  # noqa: BLE001
-        note_failure(store, cid, e)
-    try:
-        store.update_state(cid, lambda st: st if st.status is Status.EXITED else
-                           st.exited(exit_code=255, finished_at=time.time(), error=error))
-    except BaseException as e:  # noqa: BLE001
-        note_failure(store, cid, e)
 
 
 def note_failure(store: ContainerStore, cid: str, exc: BaseException) -> None:
@@ -308,17 +297,24 @@ def _read_all(fd: int) -> bytes:
 
 def _fail(store: ContainerStore, rec: ContainerRecord, job: MonitorJob, cg: object, *,
           step: str = "", errno: int = 0, path: str = "", detail: str = "", code: int = 125) -> None:
+    _wind_up(store, rec, cg, code=code, error=detail, remove=rec.spec.auto_remove)
+    _send(job.status_fd, ev="error", step=step, errno=errno, path=path, detail=detail, code=code)
+
+
+def _wind_up(store: ContainerStore, rec: ContainerRecord, cg: Any, *, code: int, error: str,
+             remove: bool) -> None:
+    """A start that failed: end what the container started and remove its cgroup, record
+    it as exited with ``error`` (unless it already is), and with ``remove`` delete it."""
     if cg is not None:
         try:
-            cg.destroy()  # type: ignore[attr-defined]
-        except SbxError:
+            cg.destroy()  # kills what is left in it first
+        except (SbxError, OSError):
             pass
     now = time.time()
     try:
-        store.update_state(rec.id, lambda st: st.exited(exit_code=code, finished_at=now,
-                                                         error=detail))
-        if rec.spec.auto_remove:
+        store.update_state(rec.id, lambda st: st if st.status is Status.EXITED else
+                           st.exited(exit_code=code, finished_at=now, error=error))
+        if remove:
             store.delete_files(rec)
-    except SbxError:
+    except (SbxError, OSError):
         pass
-    _send(job.status_fd, ev="error", step=step, errno=errno, path=path, detail=detail, code=code)
