@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(busybox-static docker-registry mmdebstrap skopeo umoci iproute2 file python3-venv uidmap
-          fuse-overlayfs)
+          fuse-overlayfs slirp4netns tini)
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for pkg in "${PACKAGES[@]}"; do
