@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+
 from sbx.linux import syscalls
 from sbx.linux.consts import PR_CAPBSET_DROP
 
@@ -53,3 +55,51 @@ def parse_cap_list(items: list[str]) -> set[str]:
             raise InvalidArgument(f"unknown capability: {item!r}")
         out.add(name)
     return out
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _capcall(name: str, data: ctypes.Array) -> None:  # type: ignore[type-arg]
+    libc = ctypes.CDLL(None, use_errno=True)
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    if getattr(libc, name)(ctypes.byref(hdr), data) < 0:
+        from sbx.errors import KernelError
+
+        raise KernelError(name, ctypes.get_errno())
+
+
+def current_sets() -> tuple[int, int, int]:
+    """This thread's (effective, permitted, inheritable) sets as bit masks."""
+    data = (_CapData * 2)()
+    _capcall("capget", data)
+    lo, hi = data[0], data[1]
+    return (lo.effective | hi.effective << 32, lo.permitted | hi.permitted << 32,
+            lo.inheritable | hi.inheritable << 32)
+
+
+def mask(names: tuple[str, ...] | set[str]) -> int:
+    return sum(1 << CAPS[c] for c in set(names))
+
+
+def limit_to(keep: tuple[str, ...] | set[str]) -> None:
+    """Reduce the effective and permitted sets to ``keep`` (what this process holds of it)
+    and clear the inheritable set: from here on the process holds no more than a container
+    process.  (The bounding set is ``drop_bounding_except``'s.)"""
+    eff, prm, _inh = current_sets()
+    want = mask(keep)
+    data = (_CapData * 2)()
+    for i in (0, 1):
+        data[i].effective = ((eff & want) >> (32 * i)) & 0xFFFFFFFF
+        data[i].permitted = ((prm & want) >> (32 * i)) & 0xFFFFFFFF
+        data[i].inheritable = 0
+    _capcall("capset", data)

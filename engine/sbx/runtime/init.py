@@ -2,22 +2,29 @@
 
 It runs in a fork of the monitor, single-threaded: waits for the monitor's go (after the
 cgroup join), enters new mount/uts/ipc namespaces, builds the rootfs, pivots, drops
-privileges and execs the command.  With ``--init`` it stays as a tiny pid 1 that forwards
-signals and reaps zombies.  Any failure goes back over ``err_fd`` as JSON naming the step,
-errno and path, and the process exits 125/126/127."""
+privileges and execs the command; with ``--init`` it execs Docker's docker-init (a static
+tini bound on /sbin/docker-init, see initbin.py), which runs the command, forwards signals
+and reaps zombies.  It is non-dumpable from the fork on.  Any failure goes back over
+``err_fd`` as JSON naming the step, errno and path, and the process exits 125/126/127."""
 
 from __future__ import annotations
 
 import fcntl
 import os
-import signal
 from dataclasses import dataclass
 from typing import Any
 
 from sbx.errors import KernelError
 from sbx.linux import caps, pty, syscalls
-from sbx.linux.consts import CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, TIOCSCTTY
-from sbx.runtime import process, rootfs
+from sbx.linux.consts import (
+    CLONE_NEWIPC,
+    CLONE_NEWNS,
+    CLONE_NEWUTS,
+    MS_BIND,
+    PR_SET_DUMPABLE,
+    TIOCSCTTY,
+)
+from sbx.runtime import initbin, process, rootfs
 from sbx.runtime.spec import ContainerSpec
 
 
@@ -50,6 +57,10 @@ def main(job: ChildJob) -> None:
 
 def _setup(job: ChildJob) -> None:
     spec = job.spec
+    rootfs.Step.current = "make the init non-dumpable"
+    # pid 1 of the container from the fork on: nobody may ptrace it or read its /proc
+    # files (root, mem, fds) while it still holds the host's privileges
+    syscalls.prctl(PR_SET_DUMPABLE, 0)
     rootfs.Step.current = "wait for monitor"
     os.setsid()
     for i, fd in enumerate(job.stdio):
@@ -77,9 +88,8 @@ def _setup(job: ChildJob) -> None:
     keep = _caps(spec)
     process.become(ident, keep_caps=keep, privileged=spec.privileged)
     process.reset_signals()
-    if spec.init:
-        _tiny_init(spec, env, job.err_fd)
-    process.execute(list(spec.argv), env, job.err_fd)
+    argv = initbin.argv(spec.argv) if spec.init else list(spec.argv)
+    process.execute(argv, env, job.err_fd)
 
 
 def _terminal(sock: Any) -> None:
@@ -103,35 +113,3 @@ def _caps(spec: ContainerSpec) -> tuple[str, ...]:
     keep = set(caps.DOCKER_DEFAULT) | caps.parse_cap_list(list(spec.cap_add))
     keep -= caps.parse_cap_list(list(spec.cap_drop))
     return tuple(sorted(keep))
-
-
-def _tiny_init(spec: ContainerSpec, env: list[str], err_fd: int) -> None:
-    """pid 1 that forwards signals to the command and reaps every zombie (``--init``)."""
-    child = os.fork()
-    if child == 0:
-        os.setpgid(0, 0)
-        process.execute(list(spec.argv), env, err_fd)
-    os.close(err_fd)
-    forward = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-               signal.SIGUSR2, signal.SIGWINCH)
-    for sig in forward:
-        signal.signal(sig, lambda s, _f: _kill(child, s))
-    code = 0
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            os._exit(code)
-        except InterruptedError:
-            continue
-        if pid == child:
-            code = os.waitstatus_to_exitcode(status)
-            code = 128 - code if code < 0 else code
-            os._exit(code)
-
-
-def _kill(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass

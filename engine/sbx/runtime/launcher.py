@@ -123,6 +123,10 @@ def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
     else:
         etc = [("/etc/hostname", str(files.hostname)), ("/etc/hosts", str(files.hosts)),
                ("/etc/resolv.conf", str(files.resolv))]
+    if rec.spec.init:  # Docker's docker-init: the host's static tini, bound read-only
+        from sbx.runtime import initbin
+
+        mounts = (*mounts, initbin.mount(initbin.find()))
     return RootfsPlan(
         rootfs=str(files.rootfs), layers_dir=str(layers_dir), lower=tuple(lower),
         upper=str(files.upper), work=str(files.work), etc_files=tuple(etc), mounts=mounts,
