@@ -8,6 +8,11 @@ below it until one is opaque (``trusted.overlay.opaque=y``) or a layer has a
 non-directory there.  The tar is a plain root filesystem (no ``.wh.*`` entries), entries
 in sorted pre-order, numeric owners, hardlinks kept within one layer.  Volumes and the
 ``/etc/hosts``-style files sbx bind-mounts are not part of it, as with ``docker export``.
+
+A running container changes its upper directory while it is read, as root, on the host:
+every entry is reached through ``sbx.layers.walk`` (directory descriptors, ``O_NOFOLLOW``,
+the header and the data from one pinned inode), so a symlink the container plants is
+archived as a symlink and never followed, and a file that vanishes is left out.
 """
 
 from __future__ import annotations
@@ -21,65 +26,82 @@ from typing import BinaryIO
 
 from sbx.layers import whiteouts as wh
 from sbx.layers.streams import CHUNK
+from sbx.layers.walk import Dir, ExactReader, Node
 
 _KEPT_XATTRS = ("security.capability",)
 
 
-def _is_opaque(path: str) -> bool:
-    return wh.is_overlay_opaque(Path(path))
+def _is_opaque(d: Dir) -> bool:
+    return any(d.xattr(f"{prefix}opaque") == b"y" for prefix in wh.OVERLAY_XATTR_PREFIXES)
 
 
-def _below(dirs: Sequence[str], start: int, name: str) -> list[str]:
-    """Directories named ``name`` in the layers under ``start`` that merge with it."""
-    out: list[str] = []
+def _below(dirs: Sequence[Dir], start: int, name: str) -> list[Dir]:
+    """Directories named ``name`` in the layers under ``start`` that merge with it (opened;
+    the caller closes them)."""
+    out: list[Dir] = []
     for d in dirs[start + 1:]:
-        p = os.path.join(d, name)
-        try:
-            st = os.lstat(p)
-        except (FileNotFoundError, NotADirectoryError):
+        st = d.lstat(name)
+        if st is None:
             continue
         if not stat.S_ISDIR(st.st_mode):
             break  # a file or whiteout there hides everything further down
-        out.append(p)
-        if _is_opaque(p):
+        sub = d.subdir(name)
+        if sub is None:
+            continue
+        out.append(sub)
+        if _is_opaque(sub):
             break
     return out
 
 
-def merged(layers: Sequence[Path]) -> Iterator[tuple[str, str, os.stat_result]]:
-    """``(name, path, stat)`` of the merged tree of ``layers`` (topmost first), pre-order."""
-    roots = [str(p) for p in layers if os.path.isdir(p)]
-    top: list[str] = []
-    for r in roots:
-        top.append(r)
-        if _is_opaque(r):
-            break
-    yield from _walk("", top)
+def merged(layers: Sequence[Path]) -> Iterator[tuple[str, Node]]:
+    """``(name, pinned node)`` of the merged tree of ``layers`` (topmost first), pre-order.
+
+    Each node is closed when the iteration moves on."""
+    top: list[Dir] = []
+    try:
+        for p in layers:
+            try:
+                d = Dir.open(p)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            top.append(d)
+            if _is_opaque(d):
+                break
+        yield from _walk("", top)
+    finally:
+        for d in top:
+            d.close()
 
 
-def _walk(rel: str, dirs: list[str]) -> Iterator[tuple[str, str, os.stat_result]]:
-    seen: set[str] = set()
-    found: dict[str, tuple[int, str, os.stat_result]] = {}
+def _walk(rel: str, dirs: list[Dir]) -> Iterator[tuple[str, Node]]:
+    # Which layer each name comes from (decided with fstatat; nothing is opened by name)
+    owner: dict[str, int] = {}
     for i, d in enumerate(dirs):
-        try:
-            entries = list(os.scandir(d))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for e in entries:
-            if e.name in seen:
-                continue
-            seen.add(e.name)
-            st = e.stat(follow_symlinks=False)
-            if wh.is_overlay_whiteout(st):
-                continue
-            found[e.name] = (i, e.path, st)
-    for name in sorted(found):
-        i, path, st = found[name]
+        for name in d.names():
+            owner.setdefault(name, i)
+    for name in sorted(owner):
+        i = owner[name]
+        node = dirs[i].pin(name)
+        if node is None:
+            continue  # gone since it was listed
         child = f"{rel}/{name}" if rel else name
-        yield child, path, st
-        if stat.S_ISDIR(st.st_mode):
-            sub = [path] if _is_opaque(path) else [path, *_below(dirs, i, name)]
-            yield from _walk(child, sub)
+        sub: list[Dir] = []
+        try:
+            if wh.is_overlay_whiteout(node.st):
+                continue
+            yield child, node
+            here = node.open_dir()
+            if here is not None:
+                sub = [here] if _is_opaque(here) else [here, *_below(dirs, i, name)]
+        finally:
+            node.close()
+        if sub:
+            try:
+                yield from _walk(child, sub)
+            finally:
+                for d in sub:
+                    d.close()
 
 
 def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
@@ -96,32 +118,40 @@ def export(layers: Sequence[Path], out: BinaryIO) -> int:
     links: dict[tuple[int, int], str] = {}
     count = 0
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
-        for name, path, st in merged(layers):
+        tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # missing from typeshed
+        for name, node in merged(layers):
+            st = node.st
             ti = _info(name, st)
             mode = st.st_mode
-            data = None
             if stat.S_ISDIR(mode):
                 ti.type = tarfile.DIRTYPE
             elif stat.S_ISLNK(mode):
+                target = node.readlink()
+                if target is None:
+                    continue  # replaced since it was pinned: leave it out
                 ti.type = tarfile.SYMTYPE
-                ti.linkname = os.readlink(path)
+                ti.linkname = target
             elif stat.S_ISREG(mode):
                 key = (st.st_dev, st.st_ino)
                 if st.st_nlink > 1 and key in links:
                     ti.type = tarfile.LNKTYPE
                     ti.linkname = links[key]
                 else:
-                    if st.st_nlink > 1:
-                        links[key] = name
-                    ti.type = tarfile.REGTYPE
-                    ti.size = st.st_size
-                    data = path
-                    for x in _KEPT_XATTRS:
-                        try:
-                            value = os.getxattr(path, x, follow_symlinks=False)
-                        except OSError:
-                            continue
-                        ti.pax_headers[f"SCHILY.xattr.{x}"] = value.decode("utf-8", "surrogateescape")  # type: ignore[index]
+                    f = node.open_file()
+                    if f is None:
+                        continue
+                    with f:
+                        if st.st_nlink > 1:
+                            links[key] = name
+                        ti.type = tarfile.REGTYPE
+                        ti.size = st.st_size
+                        for x in _KEPT_XATTRS:
+                            value = node.xattr(f, x)
+                            if value is not None:
+                                ti.pax_headers[f"SCHILY.xattr.{x}"] = value.decode("utf-8", "surrogateescape")  # type: ignore[index]
+                        tar.addfile(ti, ExactReader(f, st.st_size))  # type: ignore[arg-type]
+                    count += 1
+                    continue
             elif stat.S_ISFIFO(mode):
                 ti.type = tarfile.FIFOTYPE
             elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -129,11 +159,7 @@ def export(layers: Sequence[Path], out: BinaryIO) -> int:
                 ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
             else:
                 continue  # sockets cannot be archived
-            if data is None:
-                tar.addfile(ti)
-            else:
-                with open(data, "rb") as f:
-                    tar.addfile(ti, f)
+            tar.addfile(ti)
             count += 1
     return count
 
