@@ -117,6 +117,18 @@ class Engine:
         mountinfo, mode = self._cg_host
         return open_manager(f"sbx/{cid}", mountinfo=mountinfo, mode=mode)
 
+    def _cgroup_view(self, spec: Any) -> Any:
+        """What the container sees at /sys/fs/cgroup (runtime/cgroupview.py), from the
+        host's cgroup mounts read once per Engine (by ``_cgroup``)."""
+        from sbx.cgroups.mode import DEFAULT_ROOT, mounts_under
+        from sbx.runtime import cgroupview
+
+        if self._cg_host is None:
+            self._cgroup("view")
+        assert self._cg_host is not None
+        mounts = mounts_under(DEFAULT_ROOT, self._cg_host[0])
+        return cgroupview.plan(mounts, cgroupns=spec.cgroupns, privileged=spec.privileged)
+
     @staticmethod
     def require_root(what: str = "running containers") -> None:
         """Root, or an ordinary user whose namespace ``U`` exists or can be made (rootless
@@ -149,6 +161,9 @@ class Engine:
         if spec.network.startswith("container:"):
             other = self.containers.get(spec.network.split(":", 1)[1])
             spec = replace(spec, network=f"container:{other.id}")
+        if spec.ipc_mode.startswith("container:"):
+            other = self.containers.get(spec.ipc_mode.split(":", 1)[1])
+            spec = replace(spec, ipc_mode=f"container:{other.id}")
         self._check_limits_possible(spec)
         from sbx.runtime import drivers
 
@@ -161,7 +176,7 @@ class Engine:
             if driver != "overlay":
                 files.driver_file.write_text(driver)
             etcfiles.write(files.hosts, files.hostname, files.resolv, hostname=spec.hostname,
-                           network=spec.network)
+                           network=spec.network, outbound=spec.outbound)
         except BaseException:
             (self.layout.names_dir / name).unlink(missing_ok=True)
             raise
@@ -213,9 +228,32 @@ class Engine:
             join = f"/proc/{other.state.pid}/ns/net"
         mounts = self._host_mounts(rec)
         plan = launcher.build_plan(self.containers, rec, self.layout.layers,
-                                   list(self.images.layer_paths(img)), mounts)
-        return launcher.launch(self.containers, rec, plan, self._cgroup(rec.id),
+                                   list(self.images.layer_paths(img)), mounts,
+                                   ipc_donor=self._ipc_donor(rec))
+        cgroup = self._cgroup(rec.id)
+        plan = replace(plan, cgroup=self._cgroup_view(rec.spec), sysctls=rec.spec.sysctls)
+        return launcher.launch(self.containers, rec, plan, cgroup,
                                attached=attached, join_netns=join, output_fds=output_fds)
+
+    def _ipc_donor(self, rec: ContainerRecord) -> str:
+        """``--ipc container:NAME``: the donor's /proc/<pid>/ns directory; as Docker 20.10,
+        the donor must run and have a shareable IPC (shareable, host, or joined itself)."""
+        mode = rec.spec.ipc_mode
+        if not mode.startswith("container:"):
+            return ""
+        ref = mode.split(":", 1)[1]
+        try:
+            other = self.containers.get(ref)
+        except ContainerNotFound as e:
+            raise ContainerNotFound(f"can't join IPC of container {ref[:12]}: {e.one_line()}") from None
+        if other.state.status is not Status.RUNNING or not proc.is_alive(other.state.pid,
+                                                                         other.state.pid_start):
+            raise IllegalState(f"can't join IPC of container {other.name}: container {other.name} is not running")
+        om = other.spec.ipc_mode
+        if not (om in ("shareable", "host") or om.startswith("container:")):
+            raise IllegalState(f"can't join IPC of container {other.name}: non-shareable IPC",
+                               hint="use --ipc shareable for the donor container")
+        return f"/proc/{other.state.pid}/ns"
 
     def _host_mounts(self, rec: ContainerRecord) -> tuple:
         out = []

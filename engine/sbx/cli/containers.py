@@ -43,6 +43,11 @@ RUN_FLAGS = (
     Flag(("--cap-add",), "cap_add", multiple=True, help="Add Linux capabilities", metavar="list"),
     Flag(("--cap-drop",), "cap_drop", multiple=True, help="Drop Linux capabilities", metavar="list"),
     Flag(("--privileged",), "privileged", "bool", help="Give extended privileges to this container"),
+    Flag(("--security-opt",), "security_opt", multiple=True, help="Security Options", metavar="list"),
+    Flag(("--cgroupns",), "cgroupns", default="", help="Cgroup namespace to use (host|private)", metavar="string"),
+    Flag(("--sysctl",), "sysctl", multiple=True, help="Sysctl options (namespaced keys only)", metavar="map"),
+    Flag(("--pid",), "pid", default="", help="PID namespace to use (host)", metavar="string"),
+    Flag(("--ipc",), "ipc", default="", help="IPC mode to use (private, shareable, none, host, container:NAME)", metavar="string"),
     Flag(("--pull",), "pull", default="missing", help='Pull image before running ("always", "missing", "never")'),
     Flag(("-a", "--attach"), "attach", multiple=True, help="Attach to STDIN, STDOUT or STDERR", metavar="list"),
 )
@@ -70,9 +75,17 @@ def _env_flags(items: list[str]) -> list[str]:
     return [parse_env_flag(item) for item in items]
 
 
+def _sysctl_flags(items: list[str]) -> tuple[tuple[str, str], ...]:
+    if not items:
+        return ()
+    from sbx.runtime.sysctls import parse
+
+    return parse(items)
+
+
 def run_options(p: Parsed) -> Any:
     from sbx.runtime import mountspec, portspec
-    from sbx.runtime.spec import Limits, Mount, Port, RunOptions
+    from sbx.runtime.spec import Limits, Mount, Port, RunOptions, normalize_ipc, normalize_pid
     from sbx.units import parse_bytes, parse_cpus
 
     o = p.opts
@@ -114,7 +127,22 @@ def run_options(p: Parsed) -> Any:
         publish_all=o["publish_all"], network=o["network"], limits=limits,
         read_only=o["read_only"], init=o["init"], labels=tuple(labels),
         stop_signal=o["stop_signal"], stop_timeout=o["stop_timeout"], auto_remove=o["rm"],
-        cap_add=tuple(o["cap_add"]), cap_drop=tuple(o["cap_drop"]), privileged=o["privileged"])
+        cap_add=tuple(o["cap_add"]), cap_drop=tuple(o["cap_drop"]), privileged=o["privileged"],
+        cgroupns=o["cgroupns"], sysctls=_sysctl_flags(o["sysctl"]),
+        pid_mode=normalize_pid(o["pid"]), ipc_mode=normalize_ipc(o["ipc"]),
+        security_opt=_security_opts(o["security_opt"]))
+
+
+def _security_opts(items: list[str]) -> tuple[str, ...]:
+    """As the docker CLI: a seccomp profile file is read now (its JSON stored with the
+    container); apparmor=/label= get a one-line note (sbx applies no LSM profile)."""
+    from sbx.runtime import securityopt
+
+    sec = securityopt.parse(items)
+    if sec.apparmor or sec.labels:
+        for note in securityopt.notes(sec, securityopt.host_lsms()):
+            print(f"sbx: {note}", file=sys.stderr)
+    return sec.shown
 
 
 def _create(engine: Any, p: Parsed) -> Any:

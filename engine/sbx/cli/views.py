@@ -93,6 +93,7 @@ def inspect_container(rec: ContainerRecord, files: Any) -> dict[str, Any]:
             "CapAdd": list(s.cap_add) or None,
             "CapDrop": list(s.cap_drop) or None,
             "Privileged": s.privileged,
+            "SecurityOpt": list(s.security_opt) or None,
             "ReadonlyRootfs": s.read_only,
             "Tmpfs": {m.target: m.options for m in s.mounts if m.type == "tmpfs"} or None,
             "Memory": lim.memory or 0,
@@ -101,6 +102,10 @@ def inspect_container(rec: ContainerRecord, files: Any) -> dict[str, Any]:
             "CpuShares": lim.cpu_shares or 0,
             "PidsLimit": lim.pids,
             "Init": s.init,
+            "CgroupnsMode": s.cgroupns,
+            "Sysctls": dict(s.sysctls) or None,
+            "PidMode": s.pid_mode,
+            "IpcMode": s.ipc_mode,
         },
         "Mounts": mounts,
         "Config": {

@@ -1,7 +1,7 @@
 """``sbx exec``: a new process inside a running container.
 
 The caller forks a joiner that enters the container's cgroup (while host paths still
-resolve), then its ipc, uts, net, pid and mount namespaces (mount last), and forks the
+resolve), then its ipc, uts, net, pid, cgroup and mount namespaces (mount last), and forks the
 process that runs the command (the pid namespace applies to children only).  It takes the
 container's env, workdir and user unless overridden, Docker's capabilities and
 no_new_privs.  A failed execve comes back over a CLOEXEC pipe as 126/127."""
@@ -17,13 +17,14 @@ from pathlib import Path
 
 from sbx.errors import CommandNotExecutable, CommandNotFound, ContainerSetupError, KernelError
 from sbx.linux import caps, proc, pty, syscalls
-from sbx.linux.consts import NS_FLAGS, TIOCSCTTY
+from sbx.linux.consts import NS_FLAGS, PR_SET_DUMPABLE, TIOCSCTTY
 from sbx.rootless.idmap import current
 from sbx.runtime import process
 from sbx.runtime.envfile import merge_env
 from sbx.runtime.records import ContainerRecord
 
-NS_ORDER = ("ipc", "uts", "net", "pid", "mnt")
+# cgroup after the cgroup join (its root is the container's cgroup: /proc/self/cgroup shows "/")
+NS_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
 @dataclass(frozen=True)
@@ -233,17 +234,41 @@ def _reap_quietly(pid: int, status_r: int) -> None:
         os.close(status_r)
 
 
+def _same_ns(fd: int, ns: str) -> bool:
+    theirs, ours = os.fstat(fd), os.stat(f"/proc/self/ns/{ns}")
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+
 def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, status_fd=-1):  # type: ignore[no-untyped-def]
-    step = "join cgroup"
+    step = "make the joiner non-dumpable"
     try:
+        # nothing in the container may ptrace this process or read its /proc files; the
+        # child inherits it (its own execve makes the command dumpable again)
+        syscalls.prctl(PR_SET_DUMPABLE, 0)
+        step = "join cgroup"
         for f in procs_files:
             with open(f, "w") as fh:
                 fh.write("0")
         for ns, fd in ns_fds:
             step = f"setns {ns}"
-            if ns == "user" and os.fstat(fd).st_ino == os.stat("/proc/self/ns/user").st_ino:
-                continue  # (the fork server) already there
+            if _same_ns(fd, ns):
+                continue  # already there: the fork server's user namespace, --pid host,
+                # --ipc host, --network host (setns into an ancestor's may be refused)
             syscalls.setns(fd, NS_FLAGS[ns], ns)
+        # Everything that needs more than the container's privileges happens here, before
+        # the fork: the child is in the container's pid namespace, so the container sees it
+        # from its first instruction; it must hold no more than a container process.
+        step = "resolve user"
+        ident = process.resolve_user(user)
+        step = "chdir"
+        os.chdir(workdir)
+        step = "drop privileges"
+        keep = set(caps.DOCKER_DEFAULT) | caps.parse_cap_list(list(spec.cap_add))
+        keep -= caps.parse_cap_list(list(spec.cap_drop))
+        privileged = es.privileged or spec.privileged
+        process.become(ident, keep_caps=tuple(sorted(keep)), privileged=privileged)
+        if not privileged:
+            caps.limit_to(keep)
         child = os.fork()
         if child == 0:
             step = "prepare process"
@@ -263,14 +288,6 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, 
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
                 os.close(devnull)
-            step = "resolve user"
-            ident = process.resolve_user(user)
-            step = "chdir"
-            os.chdir(workdir)
-            step = "drop privileges"
-            keep = set(caps.DOCKER_DEFAULT) | caps.parse_cap_list(list(spec.cap_add))
-            keep -= caps.parse_cap_list(list(spec.cap_drop))
-            process.become(ident, keep_caps=tuple(sorted(keep)), privileged=es.privileged or spec.privileged)
             process.reset_signals()
             process.execute(list(es.argv), process.with_home(env, ident.home), err_w)
         os.close(err_w)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sbx.errors import KernelError
-from sbx.linux import caps, pty, syscalls
+from sbx.linux import caps, keyring, pty, syscalls
 from sbx.linux.consts import (
     CLONE_NEWIPC,
     CLONE_NEWNS,
@@ -24,7 +24,7 @@ from sbx.linux.consts import (
     PR_SET_DUMPABLE,
     TIOCSCTTY,
 )
-from sbx.runtime import initbin, process, rootfs
+from sbx.runtime import cgroupview, initbin, process, rootfs, seccomp
 from sbx.runtime.spec import ContainerSpec
 
 
@@ -36,6 +36,7 @@ class ChildJob:
     tty_sock: Any             # with -t: where the pty master goes (to the monitor), else None
     go_fd: int
     err_fd: int
+    cid: str = ""             # the container's id (its session keyring's name)
 
 
 def main(job: ChildJob) -> None:
@@ -68,8 +69,24 @@ def _setup(job: ChildJob) -> None:
             os.dup2(fd, i)
     if os.read(job.go_fd, 1) != b"g":
         os._exit(process.EXIT_SETUP)  # the monitor gave up
+    rootfs.Step.current, rootfs.Step.path = "join a session keyring", ""
+    keyring.join_session_keyring(keyring.session_name(job.cid or spec.hostname),
+                                 in_userns=job.plan.rootless)  # not the caller's keys
+    rootfs.Step.current, rootfs.Step.path = "read the seccomp filter", job.plan.seccomp
+    bpf = seccomp.load_file(job.plan.seccomp)  # a host path: read before pivot_root
+    flags = CLONE_NEWNS | CLONE_NEWUTS
+    if job.plan.ipc_donor:  # --ipc container:ID (a shareable donor)
+        rootfs.Step.current, rootfs.Step.path = "join the donor's ipc namespace", job.plan.ipc_donor
+        fd = os.open(f"{job.plan.ipc_donor}/ipc", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(fd, CLONE_NEWIPC, f"{job.plan.ipc_donor}/ipc")
+        finally:
+            os.close(fd)
+    elif job.plan.ipc != "host":
+        flags |= CLONE_NEWIPC
+    host_mnt = cgroupview.keep_host_mnt(job.plan.cgroup)  # --cgroupns host only, else -1
     rootfs.Step.current = "unshare"
-    syscalls.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC)
+    syscalls.unshare(flags)
     rootfs.Step.current = "sethostname"
     syscalls.sethostname(spec.hostname)
     rootfs.setup(job.plan)
@@ -84,9 +101,13 @@ def _setup(job: ChildJob) -> None:
     if os.read(job.go_fd, 1) != b"c":
         os._exit(process.EXIT_SETUP)  # joining the cgroup failed: the monitor reports it
     os.close(job.go_fd)
+    # now in the container's cgroup: its namespace (rooted there) and /sys/fs/cgroup
+    rootfs.Step.current, rootfs.Step.path = "mount the container's cgroup", "/sys/fs/cgroup"
+    cgroupview.enter(job.plan.cgroup, host_mnt, rootless=job.plan.rootless)
     rootfs.Step.current, rootfs.Step.path = "drop privileges", ""
     keep = _caps(spec)
-    process.become(ident, keep_caps=keep, privileged=spec.privileged)
+    process.become(ident, keep_caps=keep, privileged=spec.privileged,
+                   no_new_privs=spec.no_new_privs, seccomp=bpf)
     process.reset_signals()
     argv = initbin.argv(spec.argv) if spec.init else list(spec.argv)
     process.execute(argv, env, job.err_fd)

@@ -107,7 +107,8 @@ class _Lines:
 
 
 def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
-               layer_paths: list[Path], mounts: tuple[Mount, ...]) -> RootfsPlan:
+               layer_paths: list[Path], mounts: tuple[Mount, ...], *,
+               ipc_donor: str = "") -> RootfsPlan:
     files = store.files(rec.id)
     files.rootfs.mkdir(parents=True, exist_ok=True)
     lower = []
@@ -132,7 +133,16 @@ def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
         upper=str(files.upper), work=str(files.work), etc_files=tuple(etc), mounts=mounts,
         read_only=rec.spec.read_only, workdir=rec.spec.workdir,
         own_net=rec.spec.network in ("private", "none"), privileged=rec.spec.privileged,
-        rootless=current().rootless, driver=files.driver())
+        rootless=current().rootless, driver=files.driver(),
+        ipc=rec.spec.ipc_mode, ipc_donor=ipc_donor,
+        seccomp=_seccomp_filter(rec, store))
+
+
+def _seccomp_filter(rec: ContainerRecord, store: ContainerStore) -> str:
+    """The container's compiled seccomp filter (cached; compiled on the first start)."""
+    from sbx.runtime import seccomp
+
+    return seccomp.prepare(rec.spec, store.layout.runroot)
 
 
 def launch(store: ContainerStore, rec: ContainerRecord, plan: RootfsPlan, cgroup: object,

@@ -20,7 +20,7 @@ from typing import Any
 from sbx.errors import SbxError
 from sbx.linux import net, proc, pty, syscalls
 from sbx.linux.consts import CLONE_NEWNET, CLONE_NEWPID, PR_SET_NAME
-from sbx.runtime import forwarder, init, monitor_loop, process
+from sbx.runtime import forwarder, init, monitor_loop, outbound, process
 from sbx.runtime.records import ContainerRecord, ContainerStore
 from sbx.runtime.rootfs import RootfsPlan
 from sbx.runtime.state import ContainerState, Status
@@ -118,8 +118,11 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
     _close_other_fds(keep)
 
     cg = None
+    nat = None  # --network with outbound access: the NAT (outbound.py), ours to end
     try:
         listeners = forwarder.listen(spec.ports) if spec.network == "private" else []
+        if spec.outbound:  # forked while we are still in the host's network namespace
+            nat = outbound.prepare(str(files.dir / "outbound.log"))
         if spec.network in ("private", "none"):
             syscalls.unshare(CLONE_NEWNET)
             net.loopback_up()
@@ -127,8 +130,13 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
             fd = os.open(job.join_netns, os.O_RDONLY)
             syscalls.setns(fd, CLONE_NEWNET, job.join_netns)
             os.close(fd)
-        syscalls.unshare(CLONE_NEWPID)
+        if nat is not None:
+            nat.start(os.getpid())
+        if spec.pid_mode != "host":  # --pid host: the container sees the host's processes
+            syscalls.unshare(CLONE_NEWPID)
     except SbxError as e:
+        if nat is not None:
+            nat.stop()
         _fail(store, rec, job, cg, step="prepare", detail=e.one_line(), code=125)
         return 125
 
@@ -165,7 +173,7 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
                     pass
         if tty_ours is not None:
             tty_ours.close()
-        init.main(init.ChildJob(spec, job.plan, stdio, tty_theirs, go_r, err_w2))
+        init.main(init.ChildJob(spec, job.plan, stdio, tty_theirs, go_r, err_w2, cid=rec.id))
         os._exit(125)
 
     for fd in set(stdio) | {go_r, err_w2}:
@@ -224,8 +232,12 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         os.close(job.status_fd)
         # Idle detached containers are the ones that last: trade this fat fork (the whole
         # launcher's heap) for a fresh, small interpreter that only relays and waits.
+        if nat is not None:  # the lean monitor holds the NAT's exit fd until it exits
+            os.set_inheritable(nat.exit_fd, True)
         monitor_loop.exec_lean(lean, [s for s, _ in listeners])
     code = monitor_loop.loop(lean, [s for s, _ in listeners])
+    if nat is not None:
+        nat.stop()
     finish(store, rec.id, cg, code, job.status_fd)
     return 0
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sbx.linux import syscalls as sc
 from sbx.linux.consts import (
+    CLONE_NEWNS,
     MNT_DETACH,
     MS_BIND,
     MS_NODEV,
@@ -23,8 +24,12 @@ from sbx.linux.consts import (
     MS_REMOUNT,
     MS_STRICTATIME,
 )
+from sbx.runtime import cgroupview
+from sbx.runtime.cgroupview import CgroupView
 from sbx.runtime.paths import secure_join
 from sbx.runtime.spec import Mount
+
+AT_SYMLINK_NOFOLLOW = 0x100
 
 # moby oci/defaults.go
 MASKED_PATHS = (
@@ -61,6 +66,13 @@ class RootfsPlan:
     rootless: bool = False       # inside the user's namespace: overlay with userxattr,
                                  # device nodes bound from the host, devpts without gid=5
     driver: str = "overlay"      # or "fuse-overlayfs", "copy" (runtime/drivers.py)
+    ipc: str = "private"         # --ipc: /dev/shm is a tmpfs (private, shareable), none,
+                                 # the host's (host) or the donor's (container:ID)
+    ipc_donor: str = ""          # container:ID: the donor's /proc/<pid>/ns directory
+    cgroup: CgroupView = field(default_factory=CgroupView)   # /sys/fs/cgroup (cgroupview.py)
+    sysctls: tuple[tuple[str, str], ...] = ()  # (--sysctl, validated) written in /proc/sys
+    seccomp: str = ""            # the compiled filter init loads before execve ("" none;
+                                 # runtime/seccomp.py)
 
 
 class Step:
@@ -155,10 +167,6 @@ def _dev(root: str, console: bool, rootless: bool = False) -> None:
     os.mkdir(pts, 0o755)
     opts = "newinstance,ptmxmode=0666,mode=0620" + ("" if rootless and not _gid_mapped(5) else ",gid=5")
     sc.mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, opts)
-    shm = os.path.join(dev, "shm")
-    _set("mount /dev/shm", shm)
-    os.mkdir(shm, 0o1777)
-    sc.mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k")
     mq = os.path.join(dev, "mqueue")
     _set("mount /dev/mqueue", mq)
     os.mkdir(mq, 0o755)
@@ -168,6 +176,48 @@ def _dev(root: str, console: bool, rootless: bool = False) -> None:
         _set("create /dev/console", cons)
         with open(cons, "a"):
             pass
+
+
+def _shm(root: str, ipc: str, donor: str) -> None:
+    """/dev/shm by ``--ipc``, as Docker: a tmpfs of its own (private, shareable), none at
+    all (none), the host's (host), or the donor's (container:ID)."""
+    if ipc == "none":
+        return
+    shm = os.path.join(root, "dev", "shm")
+    _set("mount /dev/shm", shm)
+    os.mkdir(shm, 0o1777)
+    if ipc == "host":
+        sc.mount("/dev/shm", shm, None, MS_BIND | MS_REC)
+    elif donor:
+        fd = _donor_shm(donor)
+        try:
+            _set("attach the donor's /dev/shm", shm)
+            sc.move_mount(fd, shm)
+        finally:
+            os.close(fd)
+    else:
+        sc.mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k")
+
+
+def _donor_shm(ns_dir: str) -> int:
+    """A detached copy of the donor container's /dev/shm mount.  A bind from another mount
+    namespace is refused (EINVAL), so step into the donor's, clone its /dev/shm there
+    (open_tree, the final component not followed: it resolves in the donor's root only),
+    and step back into ours."""
+    _set("take the donor's /dev/shm", f"{ns_dir}/mnt")
+    own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        theirs = os.open(f"{ns_dir}/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sc.setns(theirs, CLONE_NEWNS, f"{ns_dir}/mnt")
+        finally:
+            os.close(theirs)
+        try:
+            return sc.open_tree("/dev/shm", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW)
+        finally:
+            sc.setns(own, CLONE_NEWNS, "/proc/self/ns/mnt")
+    finally:
+        os.close(own)
 
 
 def _gid_mapped(gid: int) -> bool:
@@ -182,26 +232,72 @@ def _gid_mapped(gid: int) -> bool:
     return False
 
 
-def _proc_sys(root: str, own_net: bool) -> None:
+def _proc_sys(root: str, plan: RootfsPlan) -> None:
     p = os.path.join(root, "proc")
     _set("mount /proc", p)
     _mkdirs(p)
     sc.mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _sysctls(p, plan.sysctls)
     s = os.path.join(root, "sys")
     _set("mount /sys", s)
     _mkdirs(s)
-    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
-    if own_net:
-        sc.mount("sysfs", s, "sysfs", flags)
-    else:  # sysfs belongs to the host's network namespace: bind it read-only
-        sc.mount("/sys", s, None, MS_BIND | MS_REC)
-        sc.mount(None, s, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _sysfs(s, plan.privileged)
+    _set("mount the cgroup view", os.path.join(s, "fs/cgroup"))
+    cgroupview.prepare(root, plan.cgroup)
+
+
+def _sysfs(s: str, privileged: bool) -> None:
+    """A fresh sysfs, read-only (as runc), on every network mode: never a bind of the
+    host's /sys, whose submounts (the host's cgroup hierarchies) would come along.  Only
+    where the kernel refuses a sysfs (a user namespace that does not own the network
+    namespace: rootless ``--network host``) the host's is bound, read-only all the way
+    down (mount_setattr AT_RECURSIVE); /sys/fs/cgroup is covered by the container's own
+    view either way (cgroupview)."""
+    import errno
+
+    from sbx.errors import KernelError
+
+    ro = 0 if privileged else MS_RDONLY
+    try:
+        sc.mount("sysfs", s, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | ro)
+        return
+    except KernelError as e:
+        if e.errno != errno.EPERM:
+            raise
+    _set("bind the host's /sys (no sysfs of this network namespace may be mounted)", s)
+    sc.mount("/sys", s, None, MS_BIND | MS_REC)
+    attr = sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC
+    sc.mount_setattr(s, attr | (0 if privileged else sc.MOUNT_ATTR_RDONLY), recursive=True)
+
+
+def _sysctls(proc: str, sysctls: tuple[tuple[str, str], ...]) -> None:
+    """``--sysctl`` values (validated by sysctls.py), written while /proc/sys is still
+    writable, in the container's own namespaces."""
+    from sbx.runtime.sysctls import proc_path
+
+    for key, value in sysctls:
+        path = os.path.join(proc, proc_path(key))
+        _set("write sysctl", path)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
 
 
 def _bind(source: str, real_target: str, read_only: bool, recursive: bool = True) -> None:
     sc.mount(source, real_target, None, MS_BIND | (MS_REC if recursive else 0))
     if read_only:
-        sc.mount(None, real_target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        if recursive:  # ``:ro`` covers the submounts of the source too
+            _read_only_tree(real_target)
+        else:
+            sc.mount(None, real_target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def _read_only_tree(path: str, attr: int = 0) -> None:
+    """Make the mount at ``path`` and every mount below it read-only (plus ``attr``) in
+    one call, leaving their other flags (a user namespace's locked nosuid/nodev) alone."""
+    sc.mount_setattr(path, sc.MOUNT_ATTR_RDONLY | attr, recursive=True)
 
 
 def _user_mounts(root: str, mounts: tuple[Mount, ...]) -> None:
@@ -242,7 +338,7 @@ def _mask(root: str) -> None:
         if not os.path.lexists(real):
             continue
         sc.mount(real, real, None, MS_BIND | MS_REC)
-        sc.mount(None, real, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        _read_only_tree(real, sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC)
 
 
 def _pivot(root: str) -> None:
@@ -260,8 +356,9 @@ def setup(plan: RootfsPlan) -> None:
     sc.mount(None, "/", None, MS_REC | MS_PRIVATE)
     _overlay(plan)
     root = plan.rootfs
-    _proc_sys(root, plan.own_net)
+    _proc_sys(root, plan)
     _dev(root, plan.console, plan.rootless)
+    _shm(root, plan.ipc, plan.ipc_donor)
     for target, host in plan.etc_files:
         _set("bind", target)
         real = _ensure_target(root, target, is_dir=False)

@@ -65,6 +65,7 @@ class ContainerSpec:
     ports: tuple[Port, ...] = ()
     exposed_ports: tuple[str, ...] = ()
     network: str = "private"
+    outbound: bool = False           # private network with a user-space NAT out (outbound.py)
     limits: Limits = field(default_factory=Limits)
     read_only: bool = False
     init: bool = False
@@ -76,6 +77,13 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
     healthcheck: dict[str, Any] | None = None
+    cgroupns: str = "private"        # its own cgroup namespace, or "host" (cgroupview.py)
+    sysctls: tuple[tuple[str, str], ...] = ()  # --sysctl, namespaced keys only (sysctls.py)
+    pid_mode: str = ""               # "" (its own pid namespace) or "host"
+    ipc_mode: str = "private"        # private, shareable, none, host, container:<id>
+    seccomp: str = ""                # "": Docker's default profile; "unconfined"; or a profile's JSON
+    no_new_privs: bool = False       # --security-opt no-new-privileges (Docker's default: off)
+    security_opt: tuple[str, ...] = ()  # HostConfig.SecurityOpt as Docker shows it
 
     @property
     def labels_dict(self) -> dict[str, str]:
@@ -91,7 +99,9 @@ class ContainerSpec:
         d["ports"] = tuple(Port(**p) for p in d.get("ports", ()))
         d["limits"] = Limits(**d.get("limits", {}))
         d["labels"] = tuple(tuple(x) for x in d.get("labels", ()))
-        for k in ("argv", "entrypoint", "cmd", "env", "exposed_ports", "cap_add", "cap_drop"):
+        d["sysctls"] = tuple((str(k), str(v)) for k, v in d.get("sysctls", ()))
+        for k in ("argv", "entrypoint", "cmd", "env", "exposed_ports", "cap_add", "cap_drop",
+                  "security_opt"):
             d[k] = tuple(d.get(k, ()))
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -116,6 +126,7 @@ class RunOptions:
     ports: tuple[Port, ...] = ()
     publish_all: bool = False
     network: str = "private"
+    outbound: bool = False              # (private network only) outbound access through a NAT
     limits: Limits = field(default_factory=Limits)
     read_only: bool = False
     init: bool = False
@@ -126,6 +137,42 @@ class RunOptions:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
+    cgroupns: str = ""                  # "" (private), "private" or "host"
+    sysctls: tuple[tuple[str, str], ...] = ()
+    pid_mode: str = ""
+    ipc_mode: str = ""
+    security_opt: tuple[str, ...] = ()  # --security-opt, as given (runtime/securityopt.py)
+
+
+IPC_MODES = ("private", "shareable", "none", "host")  # plus "container:<name|id>"
+
+
+def normalize_pid(value: str) -> str:
+    """Docker's --pid: empty (a pid namespace of its own) or ``host``."""
+    if value in ("", "host"):
+        return value
+    raise InvalidArgument(f"invalid --pid value {value!r}",
+                          hint="use host, or leave it out for the container's own pid namespace")
+
+
+def normalize_ipc(value: str) -> str:
+    """Docker 20.10's --ipc; empty means the default, ``private``."""
+    v = value or "private"
+    if v in IPC_MODES:
+        return v
+    if v.startswith("container:") and len(v) > len("container:"):
+        return v
+    raise InvalidArgument(f"invalid --ipc value {value!r}",
+                          hint="use private (the default), shareable, none, host or container:NAME")
+
+
+def normalize_cgroupns(value: str) -> str:
+    """``--cgroupns``: ``private`` (the default, as Docker on cgroup v2) or ``host``."""
+    v = value or "private"
+    if v in ("private", "host"):
+        return v
+    raise InvalidArgument(f"invalid --cgroupns value {value!r}",
+                          hint="use private (the default) or host")
 
 
 def normalize_network(value: str) -> str:
@@ -177,6 +224,8 @@ def from_image(image_ref: str, image_id: str, config: dict[str, Any], opts: RunO
     if ports and network != "private":
         raise InvalidArgument(f"published ports need the container's own network, not --network {network}",
                               hint="drop -p, or use the default network")
+    if opts.outbound and network != "private":
+        raise InvalidArgument(f"outbound access needs the container's own network, not --network {network}")
     stop_signal = opts.stop_signal or config.get("StopSignal") or "SIGTERM"
     return ContainerSpec(
         image=image_ref,
@@ -194,6 +243,7 @@ def from_image(image_ref: str, image_id: str, config: dict[str, Any], opts: RunO
         ports=tuple(ports),
         exposed_ports=exposed,
         network=network,
+        outbound=opts.outbound,
         limits=opts.limits,
         read_only=opts.read_only,
         init=opts.init,
@@ -205,4 +255,25 @@ def from_image(image_ref: str, image_id: str, config: dict[str, Any], opts: RunO
         cap_drop=opts.cap_drop,
         privileged=opts.privileged,
         healthcheck=config.get("Healthcheck"),
+        cgroupns=normalize_cgroupns(opts.cgroupns),
+        sysctls=_checked_sysctls(opts, network),
+        pid_mode=normalize_pid(opts.pid_mode),
+        ipc_mode=normalize_ipc(opts.ipc_mode),
+        **_security(opts),
     )
+
+
+def _security(opts: RunOptions) -> dict[str, Any]:
+    from sbx.runtime.securityopt import parse
+
+    sec = parse(opts.security_opt)
+    return {"seccomp": sec.seccomp, "no_new_privs": sec.no_new_privs, "security_opt": sec.shown}
+
+
+def _checked_sysctls(opts: RunOptions, network: str) -> tuple[tuple[str, str], ...]:
+    from sbx.runtime.sysctls import check, dotted
+
+    pairs = tuple((dotted(k), v) for k, v in opts.sysctls)
+    if pairs:
+        check(pairs, network=network, ipc=opts.ipc_mode or "private")
+    return pairs
