@@ -251,6 +251,10 @@ def _serve_launch(req: dict[str, Any], received: list[int], sock: socket.socket,
     p["mounts"] = tuple(Mount(**m) for m in p["mounts"])
     p["lower"] = tuple(p["lower"])
     p["etc_files"] = tuple(tuple(x) for x in p["etc_files"])
+    from sbx.runtime.cgroupview import CgroupView
+
+    p["cgroup"] = CgroupView.from_json(p.get("cgroup"))
+    p["sysctls"] = tuple((str(k), str(v)) for k, v in p.get("sysctls", ()))
     plan = RootfsPlan(**p)
     output_fds = (slots[2], slots[3]) if req["attached"] else (1, 2)
     job = monitor.MonitorJob(rec, plan, req["attached"], status_w, resize_r, req["join_netns"],
