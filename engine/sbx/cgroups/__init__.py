@@ -12,7 +12,8 @@ process can reopen a container's cgroup from its name alone (``sbx rm`` from ano
 shell).  The shared ``sbx`` parent is kept between containers; each container's own
 directory is removed by :meth:`CgroupManager.destroy`.
 
-The v2 manager does not install device rules (they need eBPF); see ``v2.py``.
+Both managers install the device policy of :mod:`sbx.cgroups.devices` (one allowlist):
+v1 writes it to ``devices.allow``, v2 attaches it as a cgroup device eBPF program.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def open_manager(name: str, *, root: Path = DEFAULT_ROOT, mode: CgroupMode | Non
                 return NullCgroupManager(
                     name, reason=f"{root} is not writable and this process's cgroup "
                                  f"({own or 'unknown'}) is not in a subtree delegated to the user")
-            return V2Manager(name, base, files=files)
+            return V2Manager(name, base, files=files, device_program=False)
         return V2Manager(name, root, files=files)
     mounts = mounts_under(root, mountinfo)
     if mode is CgroupMode.V1:

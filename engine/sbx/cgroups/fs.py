@@ -118,6 +118,15 @@ class CgroupFiles:
                     continue
                 raise CgroupFileError("remove cgroup", path, exc.errno or errno.EIO) from exc
 
+    def set_device_program(self, cgroup: Path, code: bytes) -> None:
+        """(v2) Make the assembled device program ``code`` the one attached to ``cgroup``
+        (the kernel frees it with the cgroup); raises KernelError (BpfLoadError with the
+        verifier's words)."""
+        from sbx.linux import bpf
+
+        log.debug("cgroup device program on %s (%d instructions)", cgroup, len(code) // 8)
+        bpf.replace_device_program(str(cgroup), code)
+
     def read_pids(self, procs: Path) -> list[int]:
         """The pids listed in a ``cgroup.procs`` file (empty when the cgroup is gone)."""
         text = self.read_optional(procs)

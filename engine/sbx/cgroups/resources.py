@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sbx.cgroups.devices import DEFAULT_RULES, DeviceRule
 from sbx.errors import InvalidArgument
 
 #: The CFS period every quota is expressed in (the kernel default, and Docker's).
@@ -37,6 +38,9 @@ class Resources:
     """Relative weight in v1 units (default 1024); converted to ``cpu.weight`` on v2."""
     pids: int | None = None
     """Maximum number of tasks (``pids.max``); ``None`` or -1 is unlimited."""
+    devices: tuple[DeviceRule, ...] | None = DEFAULT_RULES
+    """The device allowlist (Docker's by default, see ``devices.py``); ``None``: no
+    policy, every device (``--privileged``).  Not a limit: :meth:`is_empty` ignores it."""
 
     def __post_init__(self) -> None:
         if self.memory is not None and self.memory < MEMORY_MIN:

@@ -13,7 +13,8 @@ devices.rst, freezer-subsystem.rst, pids.rst) and sched-bwc.rst for CFS bandwidt
 - ``cpu.cfs_period_us``/``cpu.cfs_quota_us``, ``cpu.shares``, ``pids.max``.
 - A new cpuset cgroup starts with empty ``cpuset.cpus``/``cpuset.mems`` and refuses tasks
   (ENOSPC) until they are filled: they are copied from the parent, at every level.
-- ``devices``: deny everything, then allow Docker's default device list.
+- ``devices``: deny everything, then allow the device policy's rules (Docker's list plus
+  ``--device`` nodes, ``sbx.cgroups.devices``; the same list the v2 program is made of).
 """
 
 from __future__ import annotations
@@ -32,24 +33,6 @@ from sbx.diag import get_logger
 from sbx.errors import CgroupError
 
 log = get_logger(__name__)
-
-#: Docker's default device cgroup rules (after ``a`` is denied): mknod of any node, and
-#: read/write/mknod on null, zero, full, random, urandom, tty, console, ptmx, /dev/pts/*
-#: and /dev/net/tun.  fuse (c 10:229) is not in Docker's list and is not allowed here.
-DEFAULT_DEVICE_RULES = (
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",     # /dev/null
-    "c 1:5 rwm",     # /dev/zero
-    "c 1:7 rwm",     # /dev/full
-    "c 1:8 rwm",     # /dev/random
-    "c 1:9 rwm",     # /dev/urandom
-    "c 5:0 rwm",     # /dev/tty
-    "c 5:1 rwm",     # /dev/console
-    "c 5:2 rwm",     # /dev/ptmx
-    "c 136:* rwm",   # /dev/pts/*
-    "c 10:200 rwm",  # /dev/net/tun
-)
 
 #: memory.limit_in_bytes reads back as PAGE_COUNTER_MAX * page size when unlimited.
 _UNLIMITED_FLOOR = 1 << 62
@@ -166,9 +149,17 @@ class V1Manager:
             self.files.write(pids / "pids.max", str(r.pids))
         devices = self._controller("devices")
         if devices is not None:
-            self.files.write(devices / "devices.deny", "a")
-            for rule in DEFAULT_DEVICE_RULES:
-                self.files.write(devices / "devices.allow", rule)
+            self._set_devices(devices, r)
+
+    def _set_devices(self, cgroup: Path, r: Resources) -> None:
+        """Deny everything, then allow the policy's rules (``sbx.cgroups.devices``); no
+        policy (``--privileged``): allow all, as a new cgroup inherits from ``sbx/``."""
+        if r.devices is None:
+            self.files.write(cgroup / "devices.allow", "a")
+            return
+        self.files.write(cgroup / "devices.deny", "a")
+        for rule in r.devices:
+            self.files.write(cgroup / "devices.allow", str(rule))
 
     def _set_memory(self, cgroup: Path, r: Resources) -> None:
         assert r.memory is not None

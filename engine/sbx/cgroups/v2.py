@@ -12,10 +12,15 @@ Controllers", "No Internal Process Constraint", the memory, cpu and pids interfa
   ``cgroup.controllers``; when it is not (not delegated to us, or claimed by a v1
   hierarchy), :meth:`V2Manager.create` says which one and why instead of silently
   running without the limit.
-- Device access control on v2 is an eBPF program (``BPF_CGROUP_DEVICE``) attached to the
-  cgroup, not a file: this manager does not install one.  Containers still get only the
-  device nodes the runtime creates in their minimal ``/dev``, but a container with
-  CAP_MKNOD could create and open other nodes; v1 hosts get the ``devices`` allowlist.
+- Device access control on v2 is an eBPF program (``BPF_PROG_TYPE_CGROUP_DEVICE``)
+  attached to the container's cgroup with ``BPF_F_ALLOW_MULTI``, as runc and crun do:
+  :mod:`sbx.cgroups.devices` compiles the same allowlist v1 writes to ``devices.allow``
+  and :mod:`sbx.linux.bpf` loads and attaches it.  The attachment holds the program and
+  the kernel frees both with the cgroup.  It needs no controller.  In a delegated
+  subtree (rootless) no program is attached: loading one needs CAP_SYS_ADMIN (or
+  CAP_BPF) in the initial user namespace, and a process in a user namespace cannot
+  mknod a device node at all, so it can reach only the nodes bound from the host into
+  its ``/dev`` (the same ones, opened with the user's own permissions).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import os
 import signal
 from pathlib import Path
 
+from sbx.cgroups.devices import assembled
 from sbx.cgroups.fs import CgroupFileError, CgroupFiles, cgroup_relpath, remove_created
 from sbx.cgroups.kill import signal_all, wait_empty, wait_for
 from sbx.cgroups.mode import DEFAULT_ROOT
 from sbx.cgroups.resources import CPU_PERIOD_US, Resources
 from sbx.diag import get_logger
-from sbx.errors import CgroupError
+from sbx.errors import CgroupError, KernelError
 
 log = get_logger(__name__)
 
@@ -61,11 +67,13 @@ class V2Manager:
     driver = "cgroupfs"
 
     def __init__(self, name: str, root: Path = DEFAULT_ROOT, *,
-                 files: CgroupFiles | None = None) -> None:
+                 files: CgroupFiles | None = None, device_program: bool = True) -> None:
         self.name = str(cgroup_relpath(name))
         self.root = root
         self.path = root / self.name
         self.files = files or CgroupFiles()
+        self.device_program = device_program
+        """False in a delegated (rootless) subtree: no device program (see the module doc)."""
 
     def __repr__(self) -> str:
         return f"V2Manager({self.name!r}, root={str(self.root)!r})"
@@ -81,6 +89,7 @@ class V2Manager:
         try:
             self._make_tree(need, created)
             self._apply(resources)
+            self._set_devices(resources)
         except BaseException:
             remove_created(self.files, created)
             raise
@@ -150,6 +159,22 @@ class V2Manager:
             self.files.write(self.path / "cpu.weight", weight)
         if r.has_pids_limit():
             self.files.write(self.path / "pids.max", _max(r.pids))
+
+    def _set_devices(self, r: Resources) -> None:
+        """Attach the device program for ``r.devices`` (none without a policy)."""
+        if r.devices is None or not self.device_program:
+            return
+        try:
+            self.files.set_device_program(self.path, assembled(r.devices))
+        except KernelError as exc:
+            if exc.errno in (errno.EPERM, errno.EACCES) and _in_user_namespace():
+                # As runc: in a user namespace bpf(2) is refused, and mknod is too.
+                log.debug("no device program on %s in a user namespace: %s", self.path, exc)
+                return
+            raise CgroupError(f"cannot install the device policy on {self.path}: "
+                              f"{exc.message}", hint=exc.hint or
+                              "cgroup v2 device programs need root (CAP_SYS_ADMIN) and a "
+                              "kernel with CONFIG_CGROUP_BPF") from exc
 
     # -- membership ---------------------------------------------------------------
     def add_pid(self, pid: int) -> None:
@@ -237,6 +262,16 @@ class V2Manager:
                 wait_empty(self.pids, 1.0)
         for cgroup in self._tree():
             self.files.rmdir(cgroup)
+
+
+def _in_user_namespace() -> bool:
+    """True unless this process is in the initial user namespace (whose uid_map maps
+    every id to itself), as runc's ``userns.RunningInUserNS``."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 def _keyed(text: str) -> dict[str, int]:

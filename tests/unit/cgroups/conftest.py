@@ -55,6 +55,7 @@ class FakeCgroupFiles(CgroupFiles):
         self.v1_roots: dict[Path, tuple[str, ...]] = {}
         self.v2_roots: set[Path] = set()
         self.omit: set[str] = set()   # control files the "kernel" does not have
+        self.device_programs: dict[Path, bytes] = {}   # v2: the program attached per cgroup
 
     # -- building the tree ------------------------------------------------------
     def add_v1(self, mount_point: Path, subsystems: tuple[str, ...], **root_files: str) -> None:
@@ -112,6 +113,13 @@ class FakeCgroupFiles(CgroupFiles):
         else:
             super().write(path, value)
         self.writes.append((path, str(value)))
+
+    def set_device_program(self, cgroup: Path, code: bytes) -> None:
+        if cgroup in self.fail_write:
+            from sbx.errors import KernelError
+
+            raise KernelError("bpf(BPF_PROG_LOAD)", self.fail_write[cgroup])
+        self.device_programs[cgroup] = code
 
     def mkdir(self, path: Path) -> bool:
         made = super().mkdir(path)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from sbx.cgroups import CgroupFileError, CgroupMode, Resources, V1Manager, open_manager
-from sbx.cgroups.v1 import DEFAULT_DEVICE_RULES
+from sbx.cgroups.devices import DEFAULT_RULES, DeviceRule
 from sbx.errors import CgroupError
 
 MiB = 1024 * 1024
@@ -117,11 +117,24 @@ def test_devices_deny_all_then_allow_dockers_list(hybrid_tree, fake_files):
     dev = root / "devices" / NAME
     assert fake_files.written(dev / "devices.deny") == ["a"]
     allowed = fake_files.written(dev / "devices.allow")
-    assert allowed == list(DEFAULT_DEVICE_RULES)
+    assert allowed == [str(r) for r in DEFAULT_RULES]
     assert {"c 1:3 rwm", "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm"} <= set(allowed)
     assert fake_files.order(dev / "devices.deny", dev / "devices.allow")[0] == dev / "devices.deny"
     # devices of the shared parent are not restricted (siblings would inherit it)
     assert fake_files.written(root / "devices/sbx/devices.deny") == []
+
+
+def test_device_nodes_added_and_privileged_allows_all(hybrid_tree, fake_files):
+    root, mountinfo = hybrid_tree()
+    fuse = DeviceRule("c", 10, 229, "rw")
+    manager(root, mountinfo, fake_files).create(Resources(devices=(*DEFAULT_RULES, fuse)))
+    dev = root / "devices" / NAME
+    assert fake_files.written(dev / "devices.allow")[-1] == "c 10:229 rw"
+    fake_files.writes.clear()
+    open_manager("sbx/priv", root=root, mountinfo=mountinfo, files=fake_files).create(
+        Resources(devices=None))
+    assert fake_files.written(root / "devices/sbx/priv/devices.allow") == ["a"]
+    assert fake_files.written(root / "devices/sbx/priv/devices.deny") == []
 
 
 def test_missing_controller_for_a_limit_is_an_error_and_nothing_is_created(hybrid_tree, fake_files):
