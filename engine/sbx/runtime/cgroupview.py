@@ -13,7 +13,10 @@ v2 and on v1 (where Docker's default is still the host's namespace):
   host's hierarchy) inside the namespace, plus the symlinks Docker shows (``cpu ->
   cpu,cpuacct``).
 - ``--cgroupns host``: no namespace; each directory is a read-only bind of the
-  container's own cgroup (never the host's whole tree, never writable).
+  container's own cgroup (never the host's whole tree, never writable): the host's
+  hierarchy is bound there with the rootfs, and once init is in its cgroup a detached copy
+  of that cgroup's directory (open_tree) replaces it.  No cgroup file system is mounted,
+  so this works rootless too (a user namespace may not mount the host namespace's).
 - ``--privileged``: the same, writable (as Docker).
 
 The namespace must be made after the monitor moved init into the container's cgroup (its
@@ -128,6 +131,9 @@ def own_paths(text: str) -> dict[frozenset[str], str]:
 
 # -- the two steps in the container's init (kernel calls) ------------------------------
 
+MS_RDONLY_FLAG = 1
+
+
 def _flags(view: CgroupView) -> int:
     from sbx.linux.consts import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY
 
@@ -136,38 +142,33 @@ def _flags(view: CgroupView) -> int:
 
 def prepare(root: str, view: CgroupView) -> None:
     """(before pivot_root, rootfs at ``root``) v1: the tmpfs at /sys/fs/cgroup with a
-    directory per hierarchy and the symlinks, then made read-only.  v2 mounts straight on
-    sysfs's own /sys/fs/cgroup directory."""
+    directory per hierarchy and the symlinks, then made read-only; v2 mounts straight on
+    sysfs's own /sys/fs/cgroup directory.  ``--cgroupns host``: each hierarchy of the host
+    bound on its place for now (:func:`enter` swaps it for the container's own cgroup)."""
     from sbx.linux import syscalls as sc
-    from sbx.linux.consts import MS_REMOUNT
+    from sbx.linux.consts import MS_BIND, MS_REMOUNT
 
-    if view.unified or not view.hierarchies:
+    if not view.hierarchies:
         return
     base = os.path.join(root, CGROUP_ROOT.lstrip("/"))
-    sc.mount("tmpfs", base, "tmpfs", _flags(view) & ~1, "mode=755")
-    for h in view.hierarchies:
-        os.mkdir(os.path.join(base, h.name), 0o755)
-    for name, target in view.links:
-        os.symlink(target, os.path.join(base, name))
-    if not view.writable:
-        sc.mount("tmpfs", base, None, MS_REMOUNT | _flags(view), "mode=755")
+    if not view.unified:
+        sc.mount("tmpfs", base, "tmpfs", _flags(view) & ~MS_RDONLY_FLAG, "mode=755")
+        for h in view.hierarchies:
+            os.mkdir(os.path.join(base, h.name), 0o755)
+        for name, target in view.links:
+            os.symlink(target, os.path.join(base, name))
+        if not view.writable:
+            sc.mount("tmpfs", base, None, MS_REMOUNT | _flags(view), "mode=755")
+    if view.cgroupns == "host":
+        for h in view.hierarchies:
+            sc.mount(h.host_mount, os.path.join(root, h.target.lstrip("/")), None, MS_BIND)
 
 
-def keep_host_mnt(view: CgroupView) -> int:
-    """(before init's own mount namespace) ``--cgroupns host`` binds the container's cgroup
-    from the host's mounts once it is in it: a descriptor of the host's mount namespace
-    to go back for it, or -1."""
-    if view.cgroupns != "host" or not view.hierarchies:
-        return -1
-    return os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-
-
-def enter(view: CgroupView, host_mnt: int = -1, *, rootless: bool = False) -> None:
+def enter(view: CgroupView, *, rootless: bool = False) -> None:
     """(after the monitor's "c", after pivot_root) The cgroup namespace and the mounts on
     /sys/fs/cgroup.  Raises KernelError naming the mount that failed."""
     if view.cgroupns == "host":
-        if host_mnt >= 0:
-            _bind_own(view, host_mnt)
+        _own_cgroup(view)
         return
     from sbx.errors import KernelError
     from sbx.linux import syscalls as sc
@@ -185,37 +186,24 @@ def enter(view: CgroupView, host_mnt: int = -1, *, rootless: bool = False) -> No
                 raise
 
 
-def _bind_own(view: CgroupView, host_mnt: int) -> None:
-    """``--cgroupns host``: from the host's mount namespace, a detached copy of the
-    container's own cgroup directory in each hierarchy; back in ours, attached on
-    /sys/fs/cgroup/<name> and made read-only."""
+def _own_cgroup(view: CgroupView) -> None:
+    """``--cgroupns host``: the host's hierarchy bound by :func:`prepare` is replaced by
+    a detached copy of the container's own cgroup directory in it (the one it is in now),
+    read-only: it never sees or writes the host's tree (as runc's binds on v1)."""
     from sbx.linux import syscalls as sc
-    from sbx.linux.consts import CLONE_NEWNS
+    from sbx.linux.consts import MNT_DETACH
 
-    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    ours = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    trees: list[tuple[Hierarchy, int]] = []
-    try:
-        sc.setns(host_mnt, CLONE_NEWNS, "the host's mount namespace")
+    with open("/proc/self/cgroup") as f:
+        paths = own_paths(f.read())
+    attr = sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC
+    if not view.writable:
+        attr |= sc.MOUNT_ATTR_RDONLY
+    for h in view.hierarchies:
+        own = paths.get(frozenset(h.controllers), "/")
+        fd = sc.open_tree(h.target + own.rstrip("/"))
         try:
-            with open("/proc/self/cgroup") as f:
-                paths = own_paths(f.read())
-            for h in view.hierarchies:
-                own = paths.get(frozenset(h.controllers))
-                if own is not None:
-                    trees.append((h, sc.open_tree(h.host_mount.rstrip("/") + own)))
-        finally:
-            sc.setns(ours, CLONE_NEWNS, "the container's mount namespace")
-            os.fchdir(here)
-        attr = sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC
-        if not view.writable:
-            attr |= sc.MOUNT_ATTR_RDONLY
-        for h, fd in trees:
+            sc.umount2(h.target, MNT_DETACH)
             sc.mount_setattr("", attr, dfd=fd, flags=sc.AT_EMPTY_PATH)
             sc.move_mount(fd, h.target)
-    finally:
-        for _, fd in trees:
+        finally:
             os.close(fd)
-        os.close(here)
-        os.close(ours)
-        os.close(host_mnt)

@@ -84,7 +84,6 @@ def _setup(job: ChildJob) -> None:
             os.close(fd)
     elif job.plan.ipc != "host":
         flags |= CLONE_NEWIPC
-    host_mnt = cgroupview.keep_host_mnt(job.plan.cgroup)  # --cgroupns host only, else -1
     rootfs.Step.current = "unshare"
     syscalls.unshare(flags)
     rootfs.Step.current = "sethostname"
@@ -103,7 +102,7 @@ def _setup(job: ChildJob) -> None:
     os.close(job.go_fd)
     # now in the container's cgroup: its namespace (rooted there) and /sys/fs/cgroup
     rootfs.Step.current, rootfs.Step.path = "mount the container's cgroup", "/sys/fs/cgroup"
-    cgroupview.enter(job.plan.cgroup, host_mnt, rootless=job.plan.rootless)
+    cgroupview.enter(job.plan.cgroup, rootless=job.plan.rootless)
     rootfs.Step.current, rootfs.Step.path = "drop privileges", ""
     keep = _caps(spec)
     process.become(ident, keep_caps=keep, privileged=spec.privileged,
