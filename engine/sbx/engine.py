@@ -74,13 +74,15 @@ class Engine:
     def build(self, context: str | os.PathLike[str], *, dockerfile: str | os.PathLike[str] | None = None,
               tags: tuple[str, ...] | list[str] = (), build_args: dict[str, str] | None = None,
               target: str | None = None, no_cache: bool = False, pull: bool = False,
-              network: str = "host", labels: dict[str, str] | None = None,
-              output: Any = None) -> Any:
+              network: str = "default", labels: dict[str, str] | None = None,
+              output: Any = None, allow: tuple[str, ...] | list[str] = ()) -> Any:
         """Build an image from a Dockerfile (``sbx build``); returns ``BuildResult``.
 
         ``output`` receives the build's output as bytes (Docker's classic lines and the
         output of RUN steps); None discards it.  Raises ``BuildError`` (or
-        ``DockerfileError``, naming the file and line) when the build fails.
+        ``DockerfileError``, naming the file and line) when the build fails.  ``network``
+        is the RUN steps' (default: a namespace of their own with outbound access; none;
+        host) and ``allow`` the entitlements (``network.host`` for ``RUN --network=host``).
         """
         from sbx.rootless import userns
 
@@ -90,7 +92,8 @@ class Engine:
             return call("build", self.layout, {
                 "context": str(context), "dockerfile": str(dockerfile) if dockerfile else None,
                 "tags": tuple(tags), "build_args": build_args, "target": target,
-                "no_cache": no_cache, "pull": pull, "network": network, "labels": labels}, output)
+                "no_cache": no_cache, "pull": pull, "network": network, "labels": labels,
+                "allow": tuple(allow)}, output)
         from sbx.build.options import BuildOptions, Progress
         from sbx.build.session import build
 
@@ -98,7 +101,7 @@ class Engine:
         opts = BuildOptions(context=Path(context), dockerfile=Path(dockerfile) if dockerfile else None,
                             tags=tuple(tags), build_args=tuple((build_args or {}).items()),
                             target=target, no_cache=no_cache, pull=pull, network=network,
-                            labels=tuple((labels or {}).items()))
+                            labels=tuple((labels or {}).items()), allow=tuple(allow))
         return build(self, opts, Progress(output))
 
     def _cgroup(self, cid: str) -> Any:
@@ -165,6 +168,7 @@ class Engine:
             other = self.containers.get(spec.ipc_mode.split(":", 1)[1])
             spec = replace(spec, ipc_mode=f"container:{other.id}")
         self._check_limits_possible(spec)
+        self._check_devices(spec)
         from sbx.runtime import drivers
 
         driver, _why = drivers.choose(self.layout)
@@ -181,6 +185,23 @@ class Engine:
             (self.layout.names_dir / name).unlink(missing_ok=True)
             raise
         return rec, img
+
+    @staticmethod
+    def _check_devices(spec: Any) -> None:
+        """``--device`` paths must be device nodes (or directories of them) now; in
+        rootless mode the permissions cannot be enforced: one line says so."""
+        if not spec.devices:
+            return
+        from sbx.rootless.idmap import current
+        from sbx.runtime.devicespec import resolve_all
+
+        resolve_all(spec.devices)
+        if current().rootless and any(set(d.cgroup_permissions) != set("rwm") for d in spec.devices):
+            from sbx.diag import get_logger
+
+            get_logger(__name__).warning(
+                "sbx: note: --device permissions are not enforced in rootless mode (no "
+                "device cgroup in a user namespace): the host node's own modes apply")
 
     def _check_limits_possible(self, spec: Any) -> None:
         """Rootless without a delegated cgroup: a limit is refused before anything is made."""
@@ -395,7 +416,10 @@ class Engine:
         if not rec.state.status.can_exec():
             raise IllegalState(f"container {rec.id[:12]} is not running",
                                hint=f"start it first: sbx start {rec.name}")
-        return execute.start(rec, es, self._cgroup(rec.id).procs_files())
+        from sbx.runtime import seccomp  # the container's filter, as its init got it
+
+        return execute.start(rec, es, self._cgroup(rec.id).procs_files(),
+                             seccomp_path=seccomp.prepare(rec.spec, self.layout.runroot))
 
     def prune_build_cache(self) -> Any:
         """Drop every build cache entry (``sbx builder prune``); returns ``PruneResult``

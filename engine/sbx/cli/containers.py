@@ -43,6 +43,8 @@ RUN_FLAGS = (
     Flag(("--cap-add",), "cap_add", multiple=True, help="Add Linux capabilities", metavar="list"),
     Flag(("--cap-drop",), "cap_drop", multiple=True, help="Drop Linux capabilities", metavar="list"),
     Flag(("--privileged",), "privileged", "bool", help="Give extended privileges to this container"),
+    Flag(("--device",), "device", multiple=True, help="Add a host device to the container", metavar="list",
+         convert=lambda text: _parse_device(text)),
     Flag(("--security-opt",), "security_opt", multiple=True, help="Security Options", metavar="list"),
     Flag(("--cgroupns",), "cgroupns", default="", help="Cgroup namespace to use (host|private)", metavar="string"),
     Flag(("--sysctl",), "sysctl", multiple=True, help="Sysctl options (namespaced keys only)", metavar="map"),
@@ -58,6 +60,12 @@ CREATE = CommandSpec("sbx create", "sbx create [OPTIONS] IMAGE [COMMAND] [ARG...
                      "Create a new container", RUN_FLAGS, min_args=1)
 
 
+
+
+def _parse_device(text: str) -> Any:
+    from sbx.runtime.devicespec import parse_device
+
+    return parse_device(text)
 
 
 def _read_env_files(paths: list[str]) -> list[str]:
@@ -130,7 +138,7 @@ def run_options(p: Parsed) -> Any:
         cap_add=tuple(o["cap_add"]), cap_drop=tuple(o["cap_drop"]), privileged=o["privileged"],
         cgroupns=o["cgroupns"], sysctls=_sysctl_flags(o["sysctl"]),
         pid_mode=normalize_pid(o["pid"]), ipc_mode=normalize_ipc(o["ipc"]),
-        security_opt=_security_opts(o["security_opt"]))
+        security_opt=_security_opts(o["security_opt"]), devices=tuple(o["device"]))
 
 
 def _security_opts(items: list[str]) -> tuple[str, ...]:

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sbx.errors import CommandNotExecutable, CommandNotFound, ContainerSetupError, KernelError
-from sbx.linux import caps, proc, pty, syscalls
+from sbx.linux import caps, keyring, proc, pty, syscalls
 from sbx.linux.consts import NS_FLAGS, PR_SET_DUMPABLE, TIOCSCTTY
 from sbx.rootless.idmap import current
-from sbx.runtime import process
+from sbx.runtime import process, seccomp
 from sbx.runtime.envfile import merge_env
 from sbx.runtime.records import ContainerRecord
 
@@ -125,7 +125,9 @@ class ExecProcess:
     returncode: int = -1
 
 
-def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecProcess:
+def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path], *,
+          seccomp_path: str = "") -> ExecProcess:
+    """``seccomp_path``: the container's compiled filter (``runtime/seccomp.py``), if any."""
     st = rec.state
     ns_fds = []
     order: tuple[str, ...] = NS_ORDER
@@ -170,7 +172,7 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
             ForkServer.get().exec_joiner(
                 ns_fds, procs_files, err_w, tty_theirs, pipes, status_w,
                 {"es": asdict(es), "env": env, "workdir": workdir, "user": user,
-                 "spec": spec.to_json()})
+                 "spec": spec.to_json(), "cid": rec.id, "seccomp": seccomp_path})
         finally:
             os.close(status_w)
         pid = -1
@@ -184,7 +186,8 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path]) -> ExecPr
                 os.dup2(r if key == "in" else w, {"in": 0, "out": 1, "err": 2}[key])
                 os.close(r)
                 os.close(w)
-            _joiner(ns_fds, procs_files, err_w, tty_theirs, es, env, workdir, user, spec)
+            _joiner(ns_fds, procs_files, err_w, tty_theirs, es, env, workdir, user, spec,
+                    cid=rec.id, seccomp_path=seccomp_path)
         finally:
             os._exit(125)
     os.close(err_w)
@@ -239,12 +242,22 @@ def _same_ns(fd: int, ns: str) -> bool:
     return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
-def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, status_fd=-1):  # type: ignore[no-untyped-def]
+def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, status_fd=-1,  # type: ignore[no-untyped-def]
+            *, cid="", seccomp_path=""):
     step = "make the joiner non-dumpable"
     try:
         # nothing in the container may ptrace this process or read its /proc files; the
         # child inherits it (its own execve makes the command dumpable again)
         syscalls.prctl(PR_SET_DUMPABLE, 0)
+        # nor see the caller's descriptors or environment through it (with SYS_PTRACE a
+        # container may read a non-dumpable process's /proc files in root mode)
+        step = "let go of inherited descriptors"
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        proc.release_fds({0, 1, 2, err_w, status_fd, null, *(fd for _, fd in ns_fds),
+                          *([tty_sock.fileno()] if tty_sock is not None else [])})
+        proc.scrub_environ()
+        step = "read the seccomp filter"
+        bpf = seccomp.load_file(seccomp_path)  # a host path: before setns(mnt)
         step = "join cgroup"
         for f in procs_files:
             with open(f, "w") as fh:
@@ -255,9 +268,14 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, 
                 continue  # already there: the fork server's user namespace, --pid host,
                 # --ipc host, --network host (setns into an ancestor's may be refused)
             syscalls.setns(fd, NS_FLAGS[ns], ns)
+        for _, fd in ns_fds:
+            os.close(fd)
         # Everything that needs more than the container's privileges happens here, before
         # the fork: the child is in the container's pid namespace, so the container sees it
         # from its first instruction; it must hold no more than a container process.
+        if cid:  # the container's session keyring (runc's _ses.<id>), not the caller's
+            step = "join the session keyring"
+            keyring.join_session_keyring(keyring.session_name(cid), in_userns=current().rootless)
         step = "resolve user"
         ident = process.resolve_user(user)
         step = "chdir"
@@ -266,9 +284,17 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, 
         keep = set(caps.DOCKER_DEFAULT) | caps.parse_cap_list(list(spec.cap_add))
         keep -= caps.parse_cap_list(list(spec.cap_drop))
         privileged = es.privileged or spec.privileged
-        process.become(ident, keep_caps=tuple(sorted(keep)), privileged=privileged)
+        # (Docker: exec --privileged gives every capability; the container's seccomp
+        # filter and no_new_privs stay)
+        process.become(ident, keep_caps=tuple(sorted(keep)), privileged=privileged,
+                       no_new_privs=spec.no_new_privs, seccomp=bpf)
         if not privileged:
             caps.limit_to(keep)
+        # the caller's terminal (or stdin) never reaches the child: with -t it gets its own
+        # pty from the container's devpts, without -i it reads /dev/null
+        for i in ((0, 1, 2) if tty_sock is not None else () if es.stdin_open else (0,)):
+            os.dup2(null, i)
+        os.close(null)
         child = os.fork()
         if child == 0:
             step = "prepare process"
@@ -284,10 +310,6 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, 
                 os.close(m)
                 tty_sock.recv(1)  # the caller has set the window size
                 tty_sock.close()
-            elif not es.stdin_open:
-                devnull = os.open(os.devnull, os.O_RDONLY)
-                os.dup2(devnull, 0)
-                os.close(devnull)
             process.reset_signals()
             process.execute(list(es.argv), process.with_home(env, ident.home), err_w)
         os.close(err_w)

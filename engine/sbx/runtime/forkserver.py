@@ -142,7 +142,8 @@ def _serve_exec(req: dict[str, Any], received: list[int], sock: socket.socket) -
         for name, fd in std.items():
             os.dup2(fd, {"in": 0, "out": 1, "err": 2}[name])
         execute._joiner(ns_fds, req["procs"], err_w, tty, es, req["env"], req["workdir"],
-                        req["user"], spec, status_w)
+                        req["user"], spec, status_w, cid=req.get("cid", ""),
+                        seccomp_path=req.get("seccomp", ""))
 
     _double_fork(sock, joiner)
     if tty is not None:
@@ -255,6 +256,9 @@ def _serve_launch(req: dict[str, Any], received: list[int], sock: socket.socket,
 
     p["cgroup"] = CgroupView.from_json(p.get("cgroup"))
     p["sysctls"] = tuple((str(k), str(v)) for k, v in p.get("sysctls", ()))
+    from sbx.runtime.devicespec import DeviceNode
+
+    p["devices"] = tuple(DeviceNode(**d) for d in p.get("devices", ()))
     plan = RootfsPlan(**p)
     output_fds = (slots[2], slots[3]) if req["attached"] else (1, 2)
     job = monitor.MonitorJob(rec, plan, req["attached"], status_w, resize_r, req["join_netns"],

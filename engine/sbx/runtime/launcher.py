@@ -135,7 +135,17 @@ def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
         own_net=rec.spec.network in ("private", "none"), privileged=rec.spec.privileged,
         rootless=current().rootless, driver=files.driver(),
         ipc=rec.spec.ipc_mode, ipc_donor=ipc_donor,
-        seccomp=_seccomp_filter(rec, store))
+        seccomp=_seccomp_filter(rec, store), devices=_device_nodes(rec))
+
+
+def _device_nodes(rec: ContainerRecord) -> tuple:  # type: ignore[type-arg]
+    """The ``--device`` nodes as the host has them now (looked up at every start, as
+    Docker does: a node may come and go, e.g. a USB device)."""
+    if not rec.spec.devices:
+        return ()
+    from sbx.runtime.devicespec import resolve_all
+
+    return resolve_all(rec.spec.devices)
 
 
 def _seccomp_filter(rec: ContainerRecord, store: ContainerStore) -> str:

@@ -187,7 +187,7 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
     pid_start = proc.start_time(pid)
     try:
         cg = cgroup
-        cg.create(_resources(spec))
+        cg.create(_resources(spec, job.plan))
         cg.add_pid(pid)
     except SbxError as e:
         os.kill(pid, signal.SIGKILL)
@@ -290,12 +290,16 @@ def _initial_size(resize_fd: int, master: int) -> None:
             pass
 
 
-def _resources(spec):  # type: ignore[no-untyped-def]
+def _resources(spec, plan):  # type: ignore[no-untyped-def]
+    """The cgroup's limits and device policy: Docker's allowlist plus the ``--device``
+    nodes; none with ``--privileged`` (every device, as Docker)."""
     from sbx.cgroups import Resources
+    from sbx.cgroups.devices import DEFAULT_RULES
 
     lim = spec.limits
+    devices = None if spec.privileged else (*DEFAULT_RULES, *(n.rule() for n in plan.devices))
     return Resources(memory=lim.memory, memory_swap=lim.memory_swap, cpus=lim.cpus,
-                     cpu_shares=lim.cpu_shares, pids=lim.pids)
+                     cpu_shares=lim.cpu_shares, pids=lim.pids, devices=devices)
 
 
 def _read_all(fd: int) -> bytes:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sbx.linux import caps, syscalls
 from sbx.linux.consts import PR_SET_NO_NEW_PRIVS
+from sbx.linux.seccomp import Filter
 from sbx.runtime.userspec import UserSpec  # imported here: after pivot_root nothing can be
 
 EXIT_CANNOT_RUN = 126
@@ -54,14 +55,24 @@ def reset_signals() -> None:
 
 
 def become(ident: Identity, *, keep_caps: tuple[str, ...] = caps.DOCKER_DEFAULT,
-           privileged: bool = False) -> None:
+           privileged: bool = False, no_new_privs: bool = False,
+           seccomp: Filter | None = None) -> None:
+    """Caps, user, no_new_privs and the seccomp filter, in runc's order: without
+    no_new_privs the filter is loaded first, while CAP_SYS_ADMIN is still held (what runs
+    after it, prctl, setgroups, setgid, setuid, rt_sigaction, execve, the profile allows);
+    with no_new_privs it is loaded last, as close to execve as it gets."""
+    if seccomp is not None and not no_new_privs:
+        seccomp.load()
     if not privileged:
-        syscalls.prctl(PR_SET_NO_NEW_PRIVS, 1)
         caps.drop_bounding_except(keep_caps)
     if _setgroups_allowed():
         os.setgroups(list(ident.groups))
     os.setgid(ident.gid)
     os.setuid(ident.uid)
+    if no_new_privs:
+        syscalls.prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if seccomp is not None:
+            seccomp.load()
 
 
 def _setgroups_allowed() -> bool:

@@ -6,6 +6,7 @@ Nothing here is visible on the host: the mount namespace dies with the container
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from sbx.linux.consts import (
 )
 from sbx.runtime import cgroupview
 from sbx.runtime.cgroupview import CgroupView
+from sbx.runtime.devicespec import DeviceNode
 from sbx.runtime.paths import secure_join
 from sbx.runtime.spec import Mount
 
@@ -71,6 +73,7 @@ class RootfsPlan:
     ipc_donor: str = ""          # container:ID: the donor's /proc/<pid>/ns directory
     cgroup: CgroupView = field(default_factory=CgroupView)   # /sys/fs/cgroup (cgroupview.py)
     sysctls: tuple[tuple[str, str], ...] = ()  # (--sysctl, validated) written in /proc/sys
+    devices: tuple[DeviceNode, ...] = ()  # --device nodes, found on the host (devicespec.py)
     seccomp: str = ""            # the compiled filter init loads before execve ("" none;
                                  # runtime/seccomp.py)
 
@@ -220,6 +223,33 @@ def _donor_shm(ns_dir: str) -> int:
         os.close(own)
 
 
+def _device_nodes(root: str, nodes: tuple[DeviceNode, ...], rootless: bool) -> None:
+    """``--device`` nodes: made with the host node's type, numbers, mode and owner (as
+    runc), or bound from the host in a user namespace (no mknod there); one already at
+    the path (a default /dev node, an image's file) is replaced."""
+    for node in nodes:
+        path = secure_join(root, node.path)
+        _set("--device", node.path)
+        _mkdirs(os.path.dirname(path))
+        if os.path.lexists(path):
+            try:
+                os.unlink(path)
+            except OSError as exc:  # a bound default node (rootless): take it off first
+                if exc.errno != errno.EBUSY:
+                    raise
+                sc.umount2(path, MNT_DETACH)
+                os.unlink(path)
+        if rootless:
+            with open(path, "a"):
+                pass
+            sc.mount(node.host_path, path, None, MS_BIND)
+            continue
+        kind = stat.S_IFCHR if node.type == "c" else stat.S_IFBLK
+        os.mknod(path, node.file_mode | kind, os.makedev(node.major, node.minor))
+        os.chmod(path, node.file_mode)
+        os.chown(path, node.uid, node.gid)
+
+
 def _gid_mapped(gid: int) -> bool:
     try:
         with open("/proc/self/gid_map") as f:
@@ -359,6 +389,7 @@ def setup(plan: RootfsPlan) -> None:
     _proc_sys(root, plan)
     _dev(root, plan.console, plan.rootless)
     _shm(root, plan.ipc, plan.ipc_donor)
+    _device_nodes(root, plan.devices, plan.rootless)
     for target, host in plan.etc_files:
         _set("bind", target)
         real = _ensure_target(root, target, is_dir=False)

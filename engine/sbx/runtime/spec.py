@@ -37,6 +37,15 @@ class Port:
 
 
 @dataclass(frozen=True)
+class Device:
+    """``--device HOST[:CONTAINER[:PERMS]]``, Docker's ``DeviceMapping`` (devicespec.py)."""
+
+    path_on_host: str
+    path_in_container: str
+    cgroup_permissions: str = "rwm"
+
+
+@dataclass(frozen=True)
 class Limits:
     memory: int | None = None
     memory_swap: int | None = None
@@ -77,6 +86,7 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
     healthcheck: dict[str, Any] | None = None
+    devices: tuple[Device, ...] = ()  # --device (nodes made and allowed: devicespec.py)
     cgroupns: str = "private"        # its own cgroup namespace, or "host" (cgroupview.py)
     sysctls: tuple[tuple[str, str], ...] = ()  # --sysctl, namespaced keys only (sysctls.py)
     pid_mode: str = ""               # "" (its own pid namespace) or "host"
@@ -97,6 +107,7 @@ class ContainerSpec:
         d = dict(data)
         d["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
         d["ports"] = tuple(Port(**p) for p in d.get("ports", ()))
+        d["devices"] = tuple(Device(**x) for x in d.get("devices", ()))
         d["limits"] = Limits(**d.get("limits", {}))
         d["labels"] = tuple(tuple(x) for x in d.get("labels", ()))
         d["sysctls"] = tuple((str(k), str(v)) for k, v in d.get("sysctls", ()))
@@ -142,6 +153,7 @@ class RunOptions:
     pid_mode: str = ""
     ipc_mode: str = ""
     security_opt: tuple[str, ...] = ()  # --security-opt, as given (runtime/securityopt.py)
+    devices: tuple[Device, ...] = ()    # --device
 
 
 IPC_MODES = ("private", "shareable", "none", "host")  # plus "container:<name|id>"
@@ -255,6 +267,7 @@ def from_image(image_ref: str, image_id: str, config: dict[str, Any], opts: RunO
         cap_drop=opts.cap_drop,
         privileged=opts.privileged,
         healthcheck=config.get("Healthcheck"),
+        devices=opts.devices,
         cgroupns=normalize_cgroupns(opts.cgroupns),
         sysctls=_checked_sysctls(opts, network),
         pid_mode=normalize_pid(opts.pid_mode),
