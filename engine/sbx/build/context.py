@@ -38,6 +38,11 @@ class Source:
     rel: str
     path: Path
     is_dir: bool
+    inner: str = ""  # where ``rel`` leads in the context (a symlink resolved in scope)
+
+    @property
+    def target(self) -> str:
+        return self.inner or self.rel
 
 
 def has_wildcard(pattern: str) -> bool:
@@ -156,29 +161,31 @@ class BuildContext:
         return out
 
     def _source(self, rel: str, raw: str, what: str) -> Source:
-        path = self.root if rel == "." else self.root / rel
-        if rel != "." and not self._included(rel):
-            reason = "excluded by .dockerignore" if os.path.lexists(path) else "not found in build context"
-            raise BuildError(f"{what} failed: file {reason}: stat {raw}: file does not exist",
-                             hint="check the path (relative to the context directory) and .dockerignore")
-        try:
-            st = os.stat(path)  # a top-level symlink is followed, as Docker does
-        except OSError:
-            raise BuildError(f"{what} failed: {raw}: a symbolic link pointing nowhere in the context",
-                             hint="copy the link's target instead") from None
-        if os.path.islink(path):
-            real = os.path.realpath(path)
-            if not (real + "/").startswith(str(self.root.resolve()) + "/"):
-                raise BuildError(f"{what} failed: forbidden path outside the build context: {raw} -> {real}")
-        return Source(rel, path, stat.S_ISDIR(st.st_mode))
+        """A source as Docker resolves it: symlinks on the way (and a top-level link
+        itself) are followed *inside* the context (an absolute target starts at the
+        context root, ``..`` stops there), so a link out of the context finds nothing
+        outside; links inside a copied directory are copied as links."""
+        if rel == ".":
+            return Source(".", self.root, True)
+        inner = rel
+        if not self._included(rel) or os.path.islink(self.root / rel):
+            inner = resolve_in_scope(self.root, rel) or ""
+            if not inner or not (inner == "." or self._included(inner)):
+                reason = "excluded by .dockerignore" if inner else "not found in build context"
+                raise BuildError(f"{what} failed: file {reason}: stat {raw}: file does not exist",
+                                 hint="check the path (relative to the context directory) and "
+                                      ".dockerignore; a symbolic link is followed only inside the context")
+        path = self.root if inner == "." else self.root / inner
+        st = os.lstat(path)
+        return Source(rel, path, stat.S_ISDIR(st.st_mode), "" if inner == rel else inner)
 
     def entries(self, source: Source) -> list[str]:
         """Context paths inside a directory source, parents first (the dir itself excluded)."""
         if not source.is_dir:
             return []
-        if source.rel == ".":
+        if source.target == ".":
             return list(self.paths)
-        prefix = source.rel + "/"
+        prefix = source.target + "/"
         return [p for p in self.paths if p.startswith(prefix)]
 
     # -- digests ----------------------------------------------------------------------
@@ -201,9 +208,10 @@ class BuildContext:
                 st = os.stat(src.path)
                 h.update(self._entry_line(".", src.path, st, follow=True))
                 continue
+            base = "" if src.target == "." else src.target + "/"
             for rel in self.entries(src):
                 path = self.root / rel
-                h.update(self._entry_line(rel, path, os.lstat(path)))
+                h.update(self._entry_line(rel[len(base):] if src.inner else rel, path, os.lstat(path)))
         return "sha256:" + h.hexdigest()
 
     def _entry_line(self, rel: str, path: Path, st: os.stat_result, follow: bool = False) -> bytes:
@@ -216,6 +224,79 @@ class BuildContext:
             what = ""
         return f"{rel}\0{stat.S_IFMT(mode):o}\0{stat.S_IMODE(mode):o}\0{what}\n".encode(
             "utf-8", "surrogateescape")
+
+
+_MAX_LINKS = 40  # as the kernel's ELOOP limit
+
+
+def resolve_in_scope(root: Path, rel: str) -> str | None:
+    """``rel`` with its symlinks resolved as if ``root`` were ``/`` (Docker's
+    ``FollowSymlinkInScope``): the context-relative path it leads to (``.`` for the root),
+    or None when a component is missing or links loop.  Nothing outside ``root`` is ever
+    looked at."""
+    todo = [p for p in rel.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        candidate = root.joinpath(*done, part)
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > _MAX_LINKS:
+                return None
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in target.split("/") if p not in ("", ".")] + todo
+            continue
+        if todo and not stat.S_ISDIR(st.st_mode):
+            return None
+        done.append(part)
+    return "/".join(done) or "."
+
+
+def read_scoped(root: Path, rel: str) -> bytes:
+    """The regular file ``rel`` of ``root``, its symlinks resolved inside ``root`` (as
+    BuildKit scopes paths to the context): a link out of it opens nothing outside."""
+    from sbx.linux.inroot import read_in_root
+
+    return read_in_root(root, rel)
+
+
+def read_dockerfile(path: Path, display: str, context_root: Path) -> bytes:
+    """The Dockerfile's bytes, never a byte of a file outside its directory tree.
+
+    A Dockerfile inside the context (the default, or ``-f`` naming a path in it) is
+    resolved inside the context; one ``-f`` names elsewhere inside its own directory.  A
+    symbolic link is followed only as far as that root: ``Dockerfile -> /etc/shadow``
+    opens the context's ``etc/shadow`` (no such file) and the build stops with Docker's
+    words, "unable to open Dockerfile", naming the link and never quoting its target."""
+    full = os.path.abspath(path)
+    ctx = os.path.abspath(context_root)
+    if full == ctx or full.startswith(ctx.rstrip("/") + "/"):
+        root, rel = ctx, os.path.relpath(full, ctx)
+    else:
+        root, rel = os.path.dirname(full), os.path.basename(full)
+    try:
+        return read_scoped(Path(root), rel)
+    except OSError as err:
+        hint = "give its path with -f, or add a Dockerfile to the context"
+        try:
+            if os.path.islink(full):
+                hint = (f"{display} is a symbolic link to {os.readlink(full)!r}; links are "
+                        f"resolved inside {root} (as Docker does), so point it at a file there")
+        except OSError:
+            pass
+        raise BuildError(f"unable to open Dockerfile: open {display}: {(err.strerror or str(err)).lower()}",
+                         hint=hint) from None
 
 
 def _looks_like_tar(data: bytes) -> bool:

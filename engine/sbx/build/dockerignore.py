@@ -179,9 +179,14 @@ class IgnoreRules:
 
     @classmethod
     def load(cls, context: Path) -> IgnoreRules:
-        """The rules of ``context/.dockerignore``, or none if there is no such file."""
+        """The rules of ``context/.dockerignore``, or none if there is no such file.
+
+        A symlink is resolved inside the context (as BuildKit does): one pointing out of
+        it finds nothing, so no line of an outside file can show up in a pattern error."""
+        from sbx.linux.inroot import read_in_root
+
         try:
-            text = (context / ".dockerignore").read_text(encoding="utf-8")
+            text = read_in_root(context, ".dockerignore").decode("utf-8")
         except FileNotFoundError:
             return cls()
         except (OSError, UnicodeDecodeError) as err:

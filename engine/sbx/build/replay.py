@@ -17,8 +17,9 @@ import os
 from pathlib import Path
 
 from sbx.build import cache as cachemod
-from sbx.build.context import BuildContext
+from sbx.build.context import BuildContext, read_dockerfile
 from sbx.build.options import BuildOptions, BuildResult, Progress
+from sbx.errors import BuildError
 from sbx.layout import Layout
 
 
@@ -43,9 +44,9 @@ def replay(layout: Layout, options: BuildOptions, progress: Progress,
     if options.no_cache or options.pull or str(options.context) == "-":
         return None
     try:
-        file_path, _, rel = dockerfile_path(options, options.context)
-        data = file_path.read_bytes()
-    except OSError:
+        file_path, display, rel = dockerfile_path(options, options.context)
+        data = read_dockerfile(file_path, display, options.context)
+    except (OSError, BuildError):
         return None
     args = options.resolved_args(dict(os.environ if environ is None else environ))
     cache = cachemod.BuildCache(layout)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sbx.build import cache as cachemod
-from sbx.build.context import BuildContext
+from sbx.build.context import BuildContext, read_dockerfile
 from sbx.build.options import BuildOptions, BuildResult, Progress
 from sbx.errors import BuildError
 
@@ -56,11 +56,8 @@ def build(engine: object, options: BuildOptions, progress: Progress, *,
         file_path, display, rel = dockerfile_path(options, options.context)
         context = BuildContext.from_directory(options.context, dockerfile=rel)
     with context:
-        try:
-            data = file_path.read_bytes()
-        except OSError as err:
-            raise BuildError(f"cannot read the Dockerfile {display}: {err.strerror}",
-                             hint="give its path with -f, or add a Dockerfile to the context") from None
+        data = read_dockerfile(file_path, display, context.root if str(options.context) == "-"
+                               else options.context)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:

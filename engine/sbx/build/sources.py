@@ -54,7 +54,7 @@ def collect(builder: object, st: object, instr: object, what: str) -> Sources:
     selected = ctx.select(local, what=what) if local else []
     for src in selected:
         if src.is_dir:
-            prefix = "" if src.rel == "." else src.rel + "/"
+            prefix = "" if src.target == "." else src.target + "/"
             entries = tuple(Entry(p[len(prefix):], os.lstat(ctx.root / p), ctx.root / p)
                             for p in ctx.entries(src))
             items.append(Item(posixpath.basename(src.rel), True, entries))
