@@ -59,3 +59,41 @@ def boot_time() -> float:
 
 
 SIGNALS_BY_NAME = {s.name: int(s) for s in signal.Signals}
+
+
+def release_fds(keep: set[int]) -> None:
+    """Point every descriptor but ``keep`` at /dev/null (close-on-exec): what a helper
+    inherited from its caller never reaches a container.  Not closed: a Python object
+    inherited with the fork may still own the number (see the monitor's
+    ``_close_other_fds``).  Reads /proc/self/fd: call it before entering a mount
+    namespace whose /proc is not this process's."""
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd in keep or fd == null:
+                continue
+            try:
+                os.get_inheritable(fd)  # still open? (the listing's own descriptor is not)
+            except OSError:
+                continue
+            os.dup2(null, fd, inheritable=False)
+    finally:
+        os.close(null)
+
+
+def scrub_environ() -> None:
+    """Zero this process's original environment block (what /proc/<pid>/environ shows):
+    a helper forked from the caller must not show the caller's environment to the
+    container it enters.  Python keeps its own copy (os.environ); getenv then finds
+    nothing.  A no-op where /proc/self/stat does not give the block."""
+    import ctypes
+
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50, 51)
+    except (OSError, IndexError, ValueError):
+        return
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
