@@ -111,6 +111,10 @@ class RegistryError(SbxError):
     pass
 
 
+class NetworkError(SbxError):
+    """A container's network could not be set up (the outbound NAT, say)."""
+
+
 class BuildError(SbxError):
     """A Dockerfile build failed (docker build exits 1)."""
 

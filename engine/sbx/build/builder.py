@@ -92,6 +92,8 @@ class Builder:
         self.total = 0
         self.steps_run = 0
         self.steps_cached = 0
+        self._nat_checked = False
+        self._nat_reason: str | None = None
 
     # -- the whole build ----------------------------------------------------------------
     def build(self) -> BuildResult:
@@ -347,8 +349,22 @@ class Builder:
         image = self._new_image(st, st.image.config, f"{config_steps.NOP} {instr.original}")
         self._commit(st, image, key, pseudo_container=True)
 
+    def _nat_missing(self) -> str | None:
+        """Why RUN steps cannot reach out through the NAT here, asked once per build (and
+        said once, as a warning); None when they can."""
+        if self._nat_checked:
+            return self._nat_reason
+        from sbx.runtime.outbound import unavailable
+
+        self._nat_checked, self._nat_reason = True, unavailable()
+        if self._nat_reason is not None:
+            self._line(f"[Warning] RUN steps have no outbound network (loopback only): "
+                       f"{self._nat_reason}; --network host gives them the host's",
+                       cached_form=False)
+        return self._nat_reason
+
     def _run(self, st: StageState, instr: df.Run) -> None:
-        from sbx.build.run_step import run_container
+        from sbx.build.run_step import run_container, step_network
 
         if instr.mounts:
             raise BuildError(f"{self._where(instr)}: RUN --mount is not supported yet",
@@ -365,11 +381,13 @@ class Builder:
         if self._lookup(st, key):
             return
         env = [f"{k}={v}" for k, v in {**scope, **proxies}.items()]
-        network = instr.network if instr.network in ("none", "host") else self.opts.network
+        net = step_network(self.opts.network, instr.network,
+                           host_allowed=self.opts.host_network_allowed,
+                           nat_missing=self._nat_missing, where=self._where(instr))
         view = self._view(st)
         result = run_container(
             self.engine, st.parent, argv, env=env, workdir=config.working_dir, user=config.user,
-            network="host" if network == "default" else network, view=view,
+            network=net.mode, outbound=net.outbound, view=view,
             scratch=self.engine.layout.tmp,  # type: ignore[attr-defined]
             on_start=lambda cid: self._line(f" ---> Running in {cid[:12]}", cached_form=False),
             on_output=self.out.raw)

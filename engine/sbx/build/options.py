@@ -9,7 +9,8 @@ from pathlib import Path
 
 PROXY_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
                         "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"})
-NETWORKS = ("host", "none", "default")
+NETWORKS = ("default", "none", "host")
+ENTITLEMENTS = ("network.host",)  # --allow (BuildKit's security.insecure is not supported)
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,14 @@ class BuildOptions:
     target: str | None = None
     no_cache: bool = False
     pull: bool = False
-    network: str = "host"
+    network: str = "default"   # RUN steps: default (own namespace + NAT), none, host
     labels: tuple[tuple[str, str], ...] = ()
     quiet: bool = False
+    allow: tuple[str, ...] = ()  # entitlements (--allow): network.host
+
+    @property
+    def host_network_allowed(self) -> bool:
+        return self.network == "host" or "network.host" in self.allow
 
     def resolved_args(self, environ: dict[str, str]) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -1,9 +1,11 @@
 """RUN: a temporary container from the previous step's image, its output streamed, its
 filesystem changes (the overlay upper dir) turned into a layer tar, then removed.
 
-The container uses the host network by default (``--network none`` gives it loopback
-only), runs as the image's USER in its WORKDIR with the image's ENV plus the build args
-in scope.  The mount points sbx adds when the image lacks them (``/etc/hosts``,
+The container gets a network namespace of its own by default, with outbound access
+through the user-space NAT (``sbx.runtime.outbound``) and none of the host's loopback
+services or abstract unix sockets; ``--network none`` gives it loopback only and
+``--network host`` the host's (only when asked).  It runs as the image's USER in its
+WORKDIR with the image's ENV plus the build args in scope.  The mount points sbx adds when the image lacks them (``/etc/hosts``,
 ``/etc/hostname``, ``/etc/resolv.conf``, ``/dev``, ``/proc``, ``/sys``) are dropped from
 the diff, as Docker drops them.  Whatever happens (a failing command, Ctrl+C), the
 container is removed before this returns.
@@ -31,6 +33,34 @@ class RunResult:
 
     container_id: str
     layer_tar: Path | None
+
+
+@dataclass(frozen=True)
+class StepNetwork:
+    """The network of one RUN container: a container network mode and, for ``private``,
+    whether it reaches out through the NAT."""
+
+    mode: str       # private | none | host
+    outbound: bool = False
+
+
+def step_network(build: str, flag: str | None, *, host_allowed: bool,
+                 nat_missing: Callable[[], str | None], where: str) -> StepNetwork:
+    """Docker's rules: ``RUN --network=default`` (or no flag) takes the build's
+    ``--network``; ``default`` is a private namespace with outbound access; ``none``
+    loopback only; ``host`` the host's, which a Dockerfile may ask for only with the
+    ``network.host`` entitlement (``--allow network.host``, or ``--network host``, as
+    BuildKit).  Where the NAT cannot run (``nat_missing``), a default step gets loopback
+    only (the builder says so once); it is asked only for such a step."""
+    mode = flag if flag in ("none", "host") else build
+    if flag == "host" and not host_allowed:
+        raise BuildError(f"{where}: RUN --network=host needs the network.host entitlement",
+                         hint="build with --allow network.host (or --network host)")
+    if mode == "host":
+        return StepNetwork("host")
+    if mode == "none":
+        return StepNetwork("none")
+    return StepNetwork("private", outbound=nat_missing() is None)
 
 
 def _is_empty_dir(path: Path) -> bool:
@@ -70,13 +100,17 @@ def drop_mount_points(upper: Path, view: RootView) -> None:
 
 def run_container(engine: object, image_id: str, argv: list[str], *, env: list[str],
                   workdir: str, user: str, network: str, view: RootView, scratch: Path,
-                  on_start: Callable[[str], None], on_output: Callable[[bytes], None]) -> RunResult:
-    """Run ``argv`` in a container of ``image_id``; raises ``BuildError`` on non-zero exit."""
+                  on_start: Callable[[str], None], on_output: Callable[[bytes], None],
+                  outbound: bool = False) -> RunResult:
+    """Run ``argv`` in a container of ``image_id``; raises ``BuildError`` on non-zero exit.
+    ``network`` is a container network mode (private, none, host); ``outbound`` gives a
+    private one the NAT."""
     from sbx.layers.diff import diff
     from sbx.runtime.spec import RunOptions
 
     opts = RunOptions(command=tuple(argv), entrypoint="", env=tuple(env),
-                      workdir=workdir or "/", user=user or None, network=network)
+                      workdir=workdir or "/", user=user or None, network=network,
+                      outbound=outbound)
     rec = engine.create(image_id, opts)  # type: ignore[attr-defined]
     cid = rec.id
     tar_path: Path | None = None

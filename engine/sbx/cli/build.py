@@ -22,7 +22,10 @@ BUILD = CommandSpec("sbx build", "sbx build [OPTIONS] PATH | -", "Build an image
     Flag(("--no-cache",), "no_cache", "bool", help="Do not use cache when building the image"),
     Flag(("--pull",), "pull", "bool", help="Always attempt to pull a newer version of the image"),
     Flag(("--network",), "network", default="default",
-         help="Set the networking mode for the RUN instructions: host (default) or none"),
+         help="Set the networking mode for the RUN instructions: default (own namespace "
+              "with outbound access), none or host"),
+    Flag(("--allow",), "allow", multiple=True,
+         help="Allow extra privileged entitlement (network.host: RUN --network=host)"),
     Flag(("--label",), "labels", multiple=True, help="Set metadata for an image"),
     Flag(("-q", "--quiet"), "quiet", "bool", help="Suppress the build output and print image ID on success"),
     Flag(("--iidfile",), "iidfile", help="Write the image ID to the file"),
@@ -54,7 +57,7 @@ def _pairs(items: list[str], what: str, *, optional_value: bool) -> tuple[tuple[
 
 
 def options_from(p: object) -> object:
-    from sbx.build.options import NETWORKS, BuildOptions
+    from sbx.build.options import ENTITLEMENTS, NETWORKS, BuildOptions
     from sbx.oci.reference import Reference
 
     o = p.opts  # type: ignore[attr-defined]
@@ -62,7 +65,12 @@ def options_from(p: object) -> object:
         raise BuildError(f"invalid --progress value {o['progress']!r}", hint="use auto or plain")
     if o["network"] not in NETWORKS:
         raise BuildError(f"invalid --network value {o['network']!r} for a build",
-                         hint="RUN steps use host (the default) or none")
+                         hint="RUN steps use default (their own namespace with outbound "
+                              "access), none or host")
+    for item in o["allow"]:
+        if item not in ENTITLEMENTS:
+            raise BuildError(f"invalid --allow value {item!r}",
+                             hint="the one entitlement sbx knows is network.host")
     for tag in o["tags"]:
         try:
             Reference.parse(tag)
@@ -78,8 +86,7 @@ def options_from(p: object) -> object:
         context=Path(context), dockerfile=Path(o["file"]) if o["file"] else None,
         tags=tuple(o["tags"]), build_args=_pairs(o["build_args"], "build arg", optional_value=True),
         target=o["target"] or None, no_cache=o["no_cache"], pull=o["pull"],
-        network="host" if o["network"] == "default" else o["network"], labels=labels,
-        quiet=o["quiet"])
+        network=o["network"], labels=labels, quiet=o["quiet"], allow=tuple(o["allow"]))
 
 
 def cmd_build(name: str, argv: list[str]) -> int:

@@ -21,7 +21,10 @@ def _new(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def write(hosts: Path, hostname_file: Path, resolv: Path, *, hostname: str, network: str) -> None:
+def write(hosts: Path, hostname_file: Path, resolv: Path, *, hostname: str, network: str,
+          outbound: bool = False) -> None:
+    """``outbound``: the container reaches out through the user-space NAT, whose DNS
+    forwarder is its only nameserver (the host's may be a loopback one it cannot see)."""
     if network == "host":
         try:
             host_hosts = Path("/etc/hosts").read_text()
@@ -35,6 +38,10 @@ def write(hosts: Path, hostname_file: Path, resolv: Path, *, hostname: str, netw
         text = Path("/etc/resolv.conf").read_text()
     except OSError:
         text = ""
-    if not text.strip():
+    if outbound:
+        from sbx.runtime.outbound import resolv_conf
+
+        text = resolv_conf(text)
+    elif not text.strip():
         text = "nameserver 127.0.0.53\n"
     _new(resolv, text.encode())
