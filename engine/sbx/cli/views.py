@@ -93,6 +93,8 @@ def inspect_container(rec: ContainerRecord, files: Any) -> dict[str, Any]:
             "CapAdd": list(s.cap_add) or None,
             "CapDrop": list(s.cap_drop) or None,
             "Privileged": s.privileged,
+            "Devices": [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
+                         "CgroupPermissions": d.cgroup_permissions} for d in s.devices],
             "SecurityOpt": list(s.security_opt) or None,
             "ReadonlyRootfs": s.read_only,
             "Tmpfs": {m.target: m.options for m in s.mounts if m.type == "tmpfs"} or None,
