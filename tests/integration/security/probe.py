@@ -85,6 +85,19 @@ static long one(const char *name, const char *arg) {
     if (!strcmp(name, "mkdir")) { long r = rc(syscall(SYS_mkdir, "/tmp/probe-dir", 0755)); rmdir("/tmp/probe-dir"); return r; }
     /* keyrings: search the session keyring for a description / read a key by serial */
     if (!strcmp(name, "key_search")) return rc(syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", arg, 0));
+    if (!strcmp(name, "key_get")) {  /* find it as a program would (session, then user keyring), read it */
+        char buf[256];
+        long id = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", arg, 0);
+        if (id < 0) id = syscall(SYS_keyctl, KEYCTL_SEARCH, -4 /* user keyring */, "user", arg, 0);
+        if (id < 0) return errno;
+        return rc(syscall(SYS_keyctl, KEYCTL_READ, id, buf, sizeof buf));
+    }
+    if (!strcmp(name, "key_steal")) {  /* link a user-keyring key into our session, then read it */
+        char buf[256];
+        long id = syscall(SYS_keyctl, KEYCTL_SEARCH, -4, "user", arg, KEY_SPEC_SESSION_KEYRING);
+        if (id < 0) return errno;
+        return rc(syscall(SYS_keyctl, KEYCTL_READ, id, buf, sizeof buf));
+    }
     if (!strcmp(name, "key_read")) { char buf[256]; return rc(syscall(SYS_keyctl, KEYCTL_READ, atol(arg), buf, sizeof buf)); }
     if (!strcmp(name, "session_name")) {
         char buf[256] = {0};
