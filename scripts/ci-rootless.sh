@@ -26,6 +26,10 @@ chown -R "$USER_NAME:" "$src"
 # 0666; this machine has it 0600: open it for the pass, and put it back after
 fuse_mode=$(stat -c %a /dev/fuse 2>/dev/null || true)
 [ -n "$fuse_mode" ] && chmod 0666 /dev/fuse
+# build RUN steps reach out through slirp4netns, which opens /dev/net/tun: 0666 on stock
+# Debian and Ubuntu (udev), 0600 on this machine (no udev): the same for the pass
+tun_mode=$(stat -c %a /dev/net/tun 2>/dev/null || true)
+[ -n "$tun_mode" ] && chmod 0666 /dev/net/tun
 
 status=0
 runuser -u "$USER_NAME" -- env -i HOME="$home" USER="$USER_NAME" LOGNAME="$USER_NAME" \
@@ -42,4 +46,5 @@ for rec in "/tmp/sbx-run-$uid/userns.json"; do
   fi
 done
 [ -n "$fuse_mode" ] && chmod "$fuse_mode" /dev/fuse
+[ -n "$tun_mode" ] && chmod "$tun_mode" /dev/net/tun
 exit $status

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(busybox-static docker-registry mmdebstrap skopeo umoci iproute2 file python3-venv uidmap
-          fuse-overlayfs slirp4netns tini)
+          fuse-overlayfs slirp4netns tini qemu-system-x86)   # qemu: scripts/vm-test.sh
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for pkg in "${PACKAGES[@]}"; do
@@ -25,6 +25,10 @@ if [ "$(id -u)" != 0 ]; then
     echo "setup.sh: note: $me has no range in /etc/subuid and /etc/subgid, so containers get a" >&2
     echo "  single-id map (builds that apt-get install will fail); as root, once:" >&2
     echo "  usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $me" >&2
+  fi
+  if [ -c /dev/net/tun ] && ! { [ -r /dev/net/tun ] && [ -w /dev/net/tun ]; }; then
+    echo "setup.sh: note: /dev/net/tun is not open to $me (stock Debian makes it 0666), so build" >&2
+    echo "  RUN steps get no outbound network (slirp4netns needs it); as root: chmod 0666 /dev/net/tun" >&2
   fi
 elif ((${#need[@]})); then
   echo "==> apt-get install ${need[*]}"

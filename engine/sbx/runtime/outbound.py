@@ -71,9 +71,9 @@ def unavailable() -> str | None:
     except FileNotFoundError:
         return f"{TUN} does not exist (modprobe tun)"
     except PermissionError:
-        st = os.stat(TUN)
-        return (f"{TUN} is mode {st.st_mode & 0o777:04o} (uid {st.st_uid}): this user cannot "
-                f"open it (stock Debian/Ubuntu udev makes it 0666; as root: chmod 0666 {TUN})")
+        mode = os.stat(TUN).st_mode & 0o777
+        return (f"{TUN} is mode {mode:04o} and this user cannot open it (stock Debian and "
+                f"Ubuntu make it 0666; as root: chmod 0666 {TUN})")
     except OSError as e:
         return f"cannot open {TUN}: {os.strerror(e.errno or 0)}"
     os.close(fd)

@@ -161,6 +161,16 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d / "probe"
 
 
+@pytest.fixture
+def nat() -> None:
+    """The NAT can run for this user (rootless: /dev/net/tun must be openable)."""
+    from sbx.runtime.outbound import unavailable as why
+
+    reason = why()
+    if reason is not None:
+        unavailable(f"no outbound NAT for RUN steps here: {reason}")
+
+
 def context(tmp_path: Path, dockerfile: str, probe: Path | None = None) -> Path:
     ctx = tmp_path / ("ctx-" + secrets.token_hex(3))
     ctx.mkdir()
@@ -259,7 +269,7 @@ def test_network_none_has_loopback_only(sbx, tmp_path):
     assert "routes\nend" in out, out
 
 
-def test_default_network_has_the_nat_interface_route_and_dns(sbx, tmp_path):
+def test_default_network_has_the_nat_interface_route_and_dns(sbx, nat, tmp_path):
     ctx = context(tmp_path, "FROM bb\nRUN ip -o -4 addr; cat /proc/net/route; "
                             "cat /etc/resolv.conf\n")
     out = build(sbx, ctx)
@@ -270,7 +280,7 @@ def test_default_network_has_the_nat_interface_route_and_dns(sbx, tmp_path):
     assert not nat_processes(sbx.root)
 
 
-def test_outbound_reaches_the_hosts_other_addresses_through_the_nat(sbx, host_address, tmp_path):
+def test_outbound_reaches_the_hosts_other_addresses_through_the_nat(sbx, nat, host_address, tmp_path):
     srv = TokenServer(socket.AF_INET, (host_address, 0))
     try:
         ctx = context(tmp_path, f"FROM bb\nRUN {nc(host_address, srv.port)}\n")
@@ -281,7 +291,7 @@ def test_outbound_reaches_the_hosts_other_addresses_through_the_nat(sbx, host_ad
 
 
 # -- the NAT's life ---------------------------------------------------------------------
-def test_the_nat_ends_when_its_monitor_is_killed(sbx, tmp_path):
+def test_the_nat_ends_when_its_monitor_is_killed(sbx, nat, tmp_path):
     ctx = context(tmp_path, "FROM bb\nRUN sleep 60\n")
     proc = subprocess.Popen([*_sbx_argv(), "build", "--no-cache", str(ctx)], env=sbx.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
