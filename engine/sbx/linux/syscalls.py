@@ -118,6 +118,11 @@ def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, *, recursive: boo
     _check(rc, "mount_setattr", path)
 
 
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.setdomainname(ctypes.c_char_p(raw), ctypes.c_size_t(len(raw))), "setdomainname", name)
+
+
 def open_tree(path: str, flags: int = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
               dfd: int = AT_FDCWD) -> int:
     """A descriptor of the mount at ``path`` (OPEN_TREE_CLONE: a detached copy of it)."""

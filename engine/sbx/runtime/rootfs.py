@@ -303,16 +303,24 @@ def _sysfs(s: str, privileged: bool) -> None:
 def _sysctls(proc: str, sysctls: tuple[tuple[str, str], ...]) -> None:
     """``--sysctl`` values (validated by sysctls.py), written while /proc/sys is still
     writable, in the container's own namespaces."""
+    from sbx.errors import KernelError
     from sbx.runtime.sysctls import proc_path
 
     for key, value in sysctls:
-        path = os.path.join(proc, proc_path(key))
-        _set("write sysctl", path)
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        where = "/proc/" + proc_path(key)
+        _set(f"set sysctl {key}", where)
+        if key == "kernel.domainname":  # the UTS namespace's own call (works rootless,
+            sc.setdomainname(value)     # where /proc/sys/kernel/domainname is not writable)
+            continue
         try:
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
+            fd = os.open(os.path.join(proc, proc_path(key)), os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise KernelError(f"set sysctl {key}={value}", e.errno or 0, where,
+                              hint="check the key and its value (sysctl(8))") from None
 
 
 def _bind(source: str, real_target: str, read_only: bool, recursive: bool = True) -> None:
