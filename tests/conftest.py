@@ -43,11 +43,26 @@ def _userns_works() -> bool:
 ROOTLESS = os.geteuid() != 0
 
 
+def _cgroup_v2() -> bool:
+    from sbx.cgroups import CgroupMode, detect_mode
+    from sbx.errors import CgroupError
+
+    try:
+        return detect_mode() is CgroupMode.V2
+    except CgroupError:
+        return False
+
+
+CGROUP_V2 = _cgroup_v2()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     other = "root" if ROOTLESS else "rootless"
     return (f"sbx mode: {'rootless' if ROOTLESS else 'root'}; the {other}-mode tests "
             f"({other}_only markers) are deselected here and run in the {other} pass "
-            "(.ci/run runs both; scripts/ci-rootless.sh is the rootless one)")
+            "(.ci/run runs both; scripts/ci-rootless.sh is the rootless one); cgroup "
+            f"{'v2: cgroup_v1' if CGROUP_V2 else 'v1: cgroup_v2'} tests deselected "
+            "(scripts/vm-test.sh runs the v2 ones)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,9 +71,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if os.environ.get("SBX_TESTS_COLLECT_ALL") == "1":  # tests/test_collection.py
         return
     other = "root_only" if ROOTLESS else "rootless_only"
-    keep = [item for item in items if item.get_closest_marker(other) is None]
+    # cgroup_v2 tests run on a pure v2 host (the VM pass, scripts/vm-test.sh), cgroup_v1
+    # ones on a v1 or hybrid host
+    cgroup_other = "cgroup_v1" if CGROUP_V2 else "cgroup_v2"
+    keep = [item for item in items if item.get_closest_marker(other) is None
+            and item.get_closest_marker(cgroup_other) is None]
     if len(keep) != len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker(other)])
+        kept = set(map(id, keep))
+        config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
         items[:] = keep
 
 

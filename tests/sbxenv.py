@@ -49,10 +49,18 @@ class SbxEnv:
                     out.append(f"cgroup: {d}")
         for log in self.root.glob("containers/*/monitor-error.log"):
             out.append(f"monitor error: {log}: {log.read_text()[-2000:]}")
-        if Path("/sys/fs/cgroup/sbx").is_dir():
-            for d in Path("/sys/fs/cgroup/sbx").iterdir():
-                if d.is_dir() and d.name in ids:
-                    out.append(f"cgroup: {d}")
+        parents = [Path("/sys/fs/cgroup/sbx")]
+        if os.geteuid() != 0:  # a user's containers: in the subtree delegated to it (v2)
+            from sbx.cgroups import delegated_root, own_cgroup_v2
+
+            top = delegated_root(Path("/sys/fs/cgroup"), own_cgroup_v2())
+            if top is not None:
+                parents.append(top / "sbx")
+        for parent in parents:
+            if parent.is_dir():
+                for d in parent.iterdir():
+                    if d.is_dir() and d.name in ids:
+                        out.append(f"cgroup: {d}")
         return out
 
 
