@@ -43,8 +43,8 @@ class Images:
 
     def _lock(self, what: str) -> FileLock:
         d = Path(self.engine.layout.sandbox) / "locks"
-        d.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(d / (hashlib.sha256(what.encode()).hexdigest()[:24] + ".lock")))
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return FileLock(str(d / (hashlib.sha256(what.encode()).hexdigest()[:24] + ".lock")), mode=0o600)
 
     def local(self, ref: str) -> bool:
         try:

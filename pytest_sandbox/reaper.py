@@ -58,7 +58,7 @@ def kept_dir(engine: Any) -> Path:
 
 def mark_kept(engine: Any, cid: str) -> None:
     d = kept_dir(engine)
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
     (d / cid).touch()
 
 

@@ -44,11 +44,11 @@ class SharedRegistry:
         self.controller = controller
 
     def _paths(self, key: str) -> tuple[FileLock, Path, Path]:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         owner = self.dir / "owner"
         if not owner.exists():
             owner.write_text(f"{self.controller.pid} {self.controller.start or ''}")
-        return (FileLock(str(self.dir / f"{key}.lock")), self.dir / f"{key}.json",
+        return (FileLock(str(self.dir / f"{key}.lock"), mode=0o600), self.dir / f"{key}.json",
                 self.dir / f"{key}.refs")
 
     @staticmethod

@@ -30,7 +30,10 @@ class PruneReport:
 
 class Engine:
     def __init__(self, layout: Layout) -> None:
+        from sbx.rootless.idmap import current
+
         self.layout = layout
+        layout.make_private(rootless=current().rootless)  # two stats when already private
         self.containers = ContainerStore(layout)
         self._images: Any = None
         self._cg_host: tuple[str, Any] | None = None
@@ -175,6 +178,12 @@ class Engine:
         self.layout.containers.mkdir(parents=True, exist_ok=True)
         self.containers.reserve_name(name, cid)
         try:
+            if spec.userns:  # --userns=auto: the container's own id range (userns_auto.py)
+                from sbx.runtime import userns_auto
+
+                umap, gmap = userns_auto.allocate(self.layout.root, cid,
+                                                  userns_auto.parse(spec.userns).size)
+                spec = replace(spec, uid_map=umap, gid_map=gmap)
             rec = self.containers.create(cid, name, spec)
             files = self.containers.files(cid)
             if driver != "overlay":
@@ -183,6 +192,10 @@ class Engine:
                            network=spec.network, outbound=spec.outbound)
         except BaseException:
             (self.layout.names_dir / name).unlink(missing_ok=True)
+            if spec.uid_map:
+                from sbx.runtime import userns_auto
+
+                userns_auto.release(self.layout.root, cid)
             raise
         return rec, img
 

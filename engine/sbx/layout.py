@@ -18,6 +18,18 @@ LAYOUT_VERSION = 1
 DEFAULT_ROOT = Path("/var/lib/sbx")
 DEFAULT_RUNROOT = Path("/run/sbx")
 
+# Who may look inside the store, as Docker's /var/lib/docker: the root directory 0710 (root
+# and its group may pass, nobody else may even list it), every directory of the store's
+# own 0700 (volumes 0701), lock files 0600; a rootless store 0700 throughout.  Below these
+# directories nothing is tightened: a layer's or a container's files keep their modes (the
+# container sees them through its overlay mount, not through these paths).
+ROOT_MODE = 0o710
+ROOTLESS_MODE = 0o700
+LOCK_FILE_MODE = 0o600
+STORE_DIR_MODES = {"blobs": 0o700, "images": 0o700, "layers": 0o700, "locks": 0o700,
+                   "tmp": 0o700, "containers": 0o700, "names": 0o700, "build-cache": 0o700,
+                   "sandbox": 0o700, "volumes": 0o701}
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -66,6 +78,28 @@ class Layout:
             raise PermissionDenied(f"the store {self.root} belongs to another user (uid {owner})",
                                    hint="use your own store (unset SBX_ROOT; it defaults to "
                                         "~/.local/share/sbx) or run sbx as that user")
+
+    def make_private(self, *, rootless: bool = False) -> None:
+        """Give the store and the runtime root their modes (see ``STORE_DIR_MODES``).
+
+        One ``stat`` of each root when they are right (every process that opens the store
+        pays only that); when a root's mode is not the expected one (a new store, or one
+        made before this rule: ``/var/lib/sbx`` was 0755 with readable blobs, image
+        configs and lock files), its directories are created or fixed once.  A directory
+        owned by somebody else is left alone (``check_owner`` refuses it in rootless mode)."""
+        top = ROOTLESS_MODE if rootless else ROOT_MODE
+        if _fix_mode(self.root, top):
+            for name, mode in STORE_DIR_MODES.items():
+                _fix_mode(self.root / name, ROOTLESS_MODE if rootless else mode)
+            try:
+                with os.scandir(self.locks) as it:
+                    for e in it:
+                        if e.is_file(follow_symlinks=False):
+                            os.chmod(e.path, LOCK_FILE_MODE, follow_symlinks=False)
+            except OSError:
+                pass
+        if _fix_mode(self.runroot, ROOTLESS_MODE if rootless else ROOT_MODE):
+            _fix_mode(self.runroot / "containers", 0o700)
 
     # -- store -------------------------------------------------------------
     @property
@@ -139,6 +173,35 @@ class Layout:
         """The pytest plugin's files: ``sandbox/{locks,runs/<run id>,kept}`` (shared session
         containers of xdist runs, image locks, containers kept for debugging)."""
         return self.root / "sandbox"
+
+
+def _fix_mode(path: Path, mode: int) -> bool:
+    """Make ``path`` a directory of ``mode``; True when something had to be done."""
+    import stat as stat_mod
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(path, mode)
+            os.chmod(path, mode)  # past the umask
+        except FileExistsError:
+            pass
+        except OSError:
+            return False  # not ours to create (a read-only or foreign place): leave it
+        return True
+    except OSError:
+        return False
+    if not stat_mod.S_ISDIR(st.st_mode) or stat_mod.S_IMODE(st.st_mode) == mode:
+        return False
+    if st.st_uid != os.geteuid():
+        return False
+    try:
+        os.chmod(path, mode, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def _home(uid: int) -> Path:

@@ -51,7 +51,7 @@ class StoreLock:
             # First use, or we are a forked child: the inherited descriptor belongs to the
             # parent's lock; open our own.
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             st = _State(os.getpid(), fd)
             _STATES[key] = st
         return st
@@ -96,4 +96,4 @@ def named_lock(path: Path) -> FileLock:
     path.parent.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock  # imported on first use: it costs ~15 ms at start-up
 
-    return FileLock(str(path))
+    return FileLock(str(path), mode=0o600)
