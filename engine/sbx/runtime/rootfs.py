@@ -11,6 +11,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from sbx.errors import KernelError
 from sbx.linux import syscalls as sc
 from sbx.linux.consts import (
     CLONE_NEWNS,
@@ -25,7 +26,7 @@ from sbx.linux.consts import (
     MS_REMOUNT,
     MS_STRICTATIME,
 )
-from sbx.runtime import cgroupview
+from sbx.runtime import cgroupview, idmapped
 from sbx.runtime.cgroupview import CgroupView
 from sbx.runtime.devicespec import DeviceNode
 from sbx.runtime.paths import secure_join
@@ -62,7 +63,7 @@ class RootfsPlan:
     mounts: tuple[Mount, ...]
     read_only: bool
     workdir: str
-    own_net: bool                # a new network namespace (sysfs can be mounted fresh)
+    own_net: bool                # a new network namespace (--network private or none)
     console: bool = False        # -t: make /dev/console (init binds its pty there)
     privileged: bool = False
     rootless: bool = False       # inside the user's namespace: overlay with userxattr,
@@ -76,6 +77,8 @@ class RootfsPlan:
     devices: tuple[DeviceNode, ...] = ()  # --device nodes, found on the host (devicespec.py)
     seccomp: str = ""            # the compiled filter init loads before execve ("" none;
                                  # runtime/seccomp.py)
+    uid_map: tuple[tuple[int, int, int], ...] = ()  # --userns=auto: the container's maps;
+    gid_map: tuple[tuple[int, int, int], ...] = ()  # layers, volumes idmapped (idmapped.py)
 
 
 class Step:
@@ -266,7 +269,15 @@ def _proc_sys(root: str, plan: RootfsPlan) -> None:
     p = os.path.join(root, "proc")
     _set("mount /proc", p)
     _mkdirs(p)
-    sc.mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    try:
+        sc.mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except KernelError as e:
+        # rootless --pid host: the host's pid namespace belongs to the initial user
+        # namespace, so no proc of it can be mounted here; bind the host's (as crun does)
+        if not (plan.rootless and e.errno == errno.EPERM):
+            raise
+        _set("bind the host's /proc", p)
+        sc.mount("/proc", p, None, MS_BIND | MS_REC)
     _sysctls(p, plan.sysctls)
     s = os.path.join(root, "sys")
     _set("mount /sys", s)
@@ -338,13 +349,17 @@ def _read_only_tree(path: str, attr: int = 0) -> None:
     sc.mount_setattr(path, sc.MOUNT_ATTR_RDONLY | attr, recursive=True)
 
 
-def _user_mounts(root: str, mounts: tuple[Mount, ...]) -> None:
+def _user_mounts(root: str, mounts: tuple[Mount, ...], userns_fd: int = -1,
+                 ids: tuple[int, int] | None = None) -> None:
     for m in mounts:
         if m.type == "tmpfs":
             real = _ensure_target(root, m.target, is_dir=True)
             _set("mount tmpfs", m.target)
             flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if m.read_only else 0)
-            sc.mount("tmpfs", real, "tmpfs", flags, m.options or "mode=1777")
+            opts = m.options or "mode=1777"
+            if ids is not None:  # --userns=auto: its root directory is the container root's
+                opts = idmapped.tmpfs_options(opts, ids)
+            sc.mount("tmpfs", real, "tmpfs", flags, opts)
             continue
         _set(f"{m.type} mount {m.source} on", m.target)
         try:
@@ -355,6 +370,10 @@ def _user_mounts(root: str, mounts: tuple[Mount, ...]) -> None:
             _mkdirs(m.source)  # Docker creates a missing bind source as a directory
             is_dir = True
         real = _ensure_target(root, m.target, is_dir=is_dir)
+        if userns_fd >= 0 and idmapped.wanted(m.type, m.options):
+            _set(f"idmapped {m.type} mount {m.source} on", m.target)
+            idmapped.attach(m.source, real, userns_fd, read_only=m.read_only, recursive=True)
+            continue
         _bind(m.source, real, m.read_only)
 
 
@@ -379,6 +398,17 @@ def _mask(root: str) -> None:
         _read_only_tree(real, sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC)
 
 
+def _idmapped_layers(plan: RootfsPlan, userns_fd: int, ids: tuple[int, int]) -> None:
+    """``--userns=auto``: the image's layers seen through the container's id map, and a
+    fresh upper directory owned by its root (idmapped.py says why not idmapped)."""
+    if plan.driver != "overlay":
+        return
+    _set("idmap the image's layers", plan.layers_dir)
+    idmapped.layers(plan.layers_dir, plan.lower, userns_fd)
+    _set("give the writable layer to the container's root", plan.upper)
+    idmapped.own(plan.upper, ids)
+
+
 def _pivot(root: str) -> None:
     _set("pivot_root", root)
     os.chdir(root)
@@ -387,22 +417,39 @@ def _pivot(root: str) -> None:
     os.chdir("/")
 
 
-def setup(plan: RootfsPlan) -> None:
+def setup(plan: RootfsPlan, userns_fd: int = -1) -> None:
     """Build the container's root and pivot into it.  Raises KernelError/OSError; the
-    current step is in ``Step`` for the error report."""
+    current step is in ``Step`` for the error report.  ``userns_fd`` (``--userns=auto``):
+    the container's user namespace, whose root owns what sbx makes and through which the
+    layers and volumes are seen (idmapped.py)."""
     _set("make / private")
     sc.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    ids = None
+    if userns_fd >= 0:
+        from sbx.runtime.userns_auto import root_ids
+
+        ids = root_ids(plan.uid_map, plan.gid_map)
+        _idmapped_layers(plan, userns_fd, ids)
     _overlay(plan)
+    if userns_fd >= 0 and plan.driver == "copy":
+        _set("attach the copied root idmapped", plan.rootfs)
+        sc.umount2(plan.rootfs, MNT_DETACH)
+        idmapped.attach(plan.upper, plan.rootfs, userns_fd, recursive=True)
     root = plan.rootfs
     _proc_sys(root, plan)
     _dev(root, plan.console, plan.rootless)
     _shm(root, plan.ipc, plan.ipc_donor)
+    if ids is not None:
+        _set("give /dev to the container's root", os.path.join(root, "dev"))
+        idmapped.own_dev(os.path.join(root, "dev"), ids)
+        for _target, host in plan.etc_files:
+            idmapped.own(host, ids)
     _device_nodes(root, plan.devices, plan.rootless)
     for target, host in plan.etc_files:
         _set("bind", target)
         real = _ensure_target(root, target, is_dir=False)
         _bind(host, real, False, recursive=False)
-    _user_mounts(root, plan.mounts)
+    _user_mounts(root, plan.mounts, userns_fd, ids)
     _set("workdir", plan.workdir)
     _mkdirs(secure_join(root, plan.workdir))
     if not plan.privileged:

@@ -48,6 +48,7 @@ def test_pid_host_shows_the_hosts_processes(sbx):
     assert sbx.ok("exec", "own", "readlink", "/proc/self/ns/pid").strip() != _ns("/proc/self/ns/pid")
 
 
+@pytest.mark.root_only("leftovers go with the container's cgroup; rootless without a delegated cgroup has none")
 def test_pid_host_container_is_cleaned_up_on_stop(sbx):
     """No pid namespace dies with init here: what the command left behind goes with the
     cgroup (as runc kills a shared-pid container's processes)."""
