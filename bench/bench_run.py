@@ -35,21 +35,68 @@ def timeit(argv: list[str], n: int, env: dict[str, str] | None = None) -> list[f
     return out
 
 
-def api_times(n: int) -> list[float]:
+def api_times(n: int, security_opt: tuple[str, ...] = ()) -> list[float]:
     from sbx.engine import Engine
     from sbx.runtime.spec import RunOptions
 
     eng = Engine.from_env()
     out = []
+    opts = RunOptions(command=("true",), auto_remove=True, security_opt=security_opt)
     for i in range(n + 1):
         t = time.perf_counter()
-        started = eng.run("bb", RunOptions(command=("true",), auto_remove=True), attached=True)
+        started = eng.run("bb", opts, attached=True)
         code = started.wait_exit()
         dt = (time.perf_counter() - t) * 1000
         assert code == 0
         if i:
             out.append(dt)
     return out
+
+
+def seccomp_costs(n: int) -> str:
+    """Docker's default profile: the one-time compile (libseccomp), the per-start cache
+    lookup (hash + read) and the load in a forked child (one seccomp(2) call)."""
+    import tempfile
+
+    from sbx.linux import caps
+    from sbx.linux.consts import PR_SET_NO_NEW_PRIVS
+    from sbx.linux.seccomp import compile_filter
+    from sbx.linux.syscalls import prctl
+    from sbx.oci.seccomp import Profile, kernel_version
+    from sbx.runtime import seccomp
+    from sbx.runtime.spec import ContainerSpec
+
+    uts = os.uname()
+    t = time.perf_counter()
+    pol = Profile.default().resolve(caps=caps.DOCKER_DEFAULT, machine=uts.machine,
+                                    kernel=kernel_version(uts.release))
+    filt = compile_filter(pol)
+    compile_ms = (time.perf_counter() - t) * 1000
+    spec = ContainerSpec(image="bb", image_id="sha256:" + "0" * 64, argv=("true",))
+    with tempfile.TemporaryDirectory() as d:
+        seccomp.prepare(spec, d)
+        lookups = []
+        for _ in range(n):
+            t = time.perf_counter()
+            seccomp.load_file(seccomp.prepare(spec, d))
+            lookups.append((time.perf_counter() - t) * 1e6)
+    loads = []
+    for _ in range(n):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            prctl(PR_SET_NO_NEW_PRIVS, 1)
+            t = time.perf_counter()
+            filt.load()
+            os.write(w, str((time.perf_counter() - t) * 1e6).encode())
+            os._exit(0)
+        os.close(w)
+        loads.append(float(os.read(r, 64)))
+        os.close(r)
+        os.waitpid(pid, 0)
+    return (f"seccomp (Docker's default profile, {len(filt.program) // 8} BPF instructions): compile "
+            f"{compile_ms:.0f} ms once (cached); per start: cache lookup median "
+            f"{statistics.median(lookups):.0f} us, load in the child median {statistics.median(loads):.0f} us")
 
 
 def pss_kb(pid: int) -> int:
@@ -97,6 +144,8 @@ def main() -> None:
     rows.append(row("sbx run --rm bb true (CLI)", timeit([SBX, "run", "--rm", "bb", "true"], a.n)))
     rows.append(row("sbx run --rm --network none bb true (CLI)", timeit([SBX, "run", "--rm", "--network", "none", "bb", "true"], a.n)))
     rows.append(row("Engine.run(bb, true) in one process (API)", api_times(a.n)))
+    rows.append(row("Engine.run(bb, true), seccomp=unconfined (API)",
+                    api_times(a.n, ("seccomp=unconfined",))))
     for tool in ("crun", "runc"):
         if shutil.which(tool) and (BUNDLE / "config.json").exists():
             rows.append(row(f"{tool} run (bundle) busybox true",
@@ -109,6 +158,7 @@ def main() -> None:
     med, mx = monitor_pss()
     print("\n".join(rows))
     print(f"\nidle detached container, monitor PSS: median {med:.1f} MiB, max {mx:.1f} MiB (5 containers)")
+    print(seccomp_costs(a.n))
 
 
 if __name__ == "__main__":

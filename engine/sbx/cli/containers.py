@@ -50,6 +50,7 @@ RUN_FLAGS = (
     Flag(("--sysctl",), "sysctl", multiple=True, help="Sysctl options (namespaced keys only)", metavar="map"),
     Flag(("--pid",), "pid", default="", help="PID namespace to use (host)", metavar="string"),
     Flag(("--ipc",), "ipc", default="", help="IPC mode to use (private, shareable, none, host, container:NAME)", metavar="string"),
+    Flag(("--userns",), "userns", default="", help="User namespace to use (host, auto, auto:size=N)", metavar="string"),
     Flag(("--pull",), "pull", default="missing", help='Pull image before running ("always", "missing", "never")'),
     Flag(("-a", "--attach"), "attach", multiple=True, help="Attach to STDIN, STDOUT or STDERR", metavar="list"),
 )
@@ -138,12 +139,15 @@ def run_options(p: Parsed) -> Any:
         cap_add=tuple(o["cap_add"]), cap_drop=tuple(o["cap_drop"]), privileged=o["privileged"],
         cgroupns=o["cgroupns"], sysctls=_sysctl_flags(o["sysctl"]),
         pid_mode=normalize_pid(o["pid"]), ipc_mode=normalize_ipc(o["ipc"]),
-        security_opt=_security_opts(o["security_opt"]), devices=tuple(o["device"]))
+        security_opt=_security_opts(o["security_opt"]), devices=tuple(o["device"]),
+        userns=o["userns"])
 
 
 def _security_opts(items: list[str]) -> tuple[str, ...]:
     """As the docker CLI: a seccomp profile file is read now (its JSON stored with the
     container); apparmor=/label= get a one-line note (sbx applies no LSM profile)."""
+    if not items:
+        return ()
     from sbx.runtime import securityopt
 
     sec = securityopt.parse(items)

@@ -12,10 +12,12 @@ import ctypes
 import errno as errnos
 import os
 import struct
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sbx.errors import KernelError, SbxError
-from sbx.oci.seccomp import Policy
+
+if TYPE_CHECKING:  # (the model is needed only to compile, never on a start's path)
+    from sbx.oci.seccomp import Policy
 
 SCMP_ACT_KILL_PROCESS = 0x80000000
 SCMP_ACT_KILL_THREAD = 0x00000000
@@ -102,12 +104,21 @@ def _action(name: str, errno: int | None) -> int:
     return base
 
 
-@dataclass(frozen=True)
 class Filter:
-    """A compiled classic-BPF program (8-byte instructions) and its seccomp(2) flags."""
+    """A compiled classic-BPF program (8-byte instructions) and its seccomp(2) flags.
+    (A plain class: every container start imports this module, a dataclass costs.)"""
 
-    program: bytes
-    flags: int = 0
+    __slots__ = ("program", "flags")
+
+    def __init__(self, program: bytes, flags: int = 0) -> None:
+        self.program = program
+        self.flags = flags
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Filter) and (self.program, self.flags) == (other.program, other.flags)
+
+    def __hash__(self) -> int:
+        return hash((self.program, self.flags))
 
     def to_bytes(self) -> bytes:
         return struct.pack("<I", self.flags) + self.program

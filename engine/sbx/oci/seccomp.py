@@ -31,7 +31,7 @@ from typing import Any
 
 from sbx.errors import InvalidArgument
 
-DEFAULT_PROFILE = Path(__file__).with_name("seccomp_default.json")
+DEFAULT_PROFILE = Path(__file__).with_name("seccomp_default.json")  # (runtime/seccomp.py too)
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP",
            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG")

@@ -14,16 +14,24 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from sbx import oci
 from sbx.linux import caps as capsmod
-from sbx.linux.seccomp import Filter, compile_filter, library_version
-from sbx.oci.seccomp import DEFAULT_PROFILE, Profile, kernel_version
-from sbx.runtime.securityopt import UNCONFINED
+from sbx.linux.seccomp import Filter, library_version
 from sbx.runtime.spec import ContainerSpec
 
+try:  # the C sha256 alone: hashlib pulls in OpenSSL (~3 ms), too much for every start
+    from _sha256 import sha256  # type: ignore[import-not-found]  # CPython <= 3.11
+except ImportError:
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found,no-redef]  # CPython 3.12+
+    except ImportError:
+        from hashlib import sha256  # type: ignore[assignment]
+
+UNCONFINED = "unconfined"
+DEFAULT_PROFILE = Path(oci.__file__).with_name("seccomp_default.json")
 _default_bytes: bytes | None = None
 
 
@@ -53,10 +61,11 @@ def profile_source(spec: ContainerSpec) -> bytes | None:
 
 def cache_key(source: bytes, caps: tuple[str, ...], machine: str, release: str,
               libversion: str) -> str:
-    h = hashlib.sha256(b"sbx-seccomp-1\0")
+    """(``release``: the whole uname release, so minKernel rules are re-resolved after a
+    kernel update; the cache lives on the runroot, a tmpfs, anyway.)"""
+    h = sha256(b"sbx-seccomp-1\0")
     h.update(source)
-    major, minor = kernel_version(release)
-    h.update(f"\0{','.join(sorted(caps))}\0{machine}\0{major}.{minor}\0{libversion}".encode())
+    h.update(f"\0{','.join(sorted(caps))}\0{machine}\0{release}\0{libversion}".encode())
     return h.hexdigest()
 
 
@@ -71,6 +80,9 @@ def prepare(spec: ContainerSpec, runroot: Path | str) -> str:
     path = Path(runroot) / "seccomp" / f"{key}.bpf"
     if path.exists():
         return str(path)
+    from sbx.linux.seccomp import compile_filter
+    from sbx.oci.seccomp import Profile, kernel_version
+
     policy = Profile.parse(source, "seccomp profile").resolve(
         caps=caps, machine=uts.machine, kernel=kernel_version(uts.release))
     if policy is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sbx.errors import InvalidArgument
 
-UNCONFINED = "unconfined"
+UNCONFINED = "unconfined"  # (also in runtime/seccomp.py, which must not import this module)
 _TRUE = ("1", "t", "true", "TRUE", "True")
 _FALSE = ("0", "f", "false", "FALSE", "False")
 

@@ -94,6 +94,9 @@ class ContainerSpec:
     seccomp: str = ""                # "": Docker's default profile; "unconfined"; or a profile's JSON
     no_new_privs: bool = False       # --security-opt no-new-privileges (Docker's default: off)
     security_opt: tuple[str, ...] = ()  # HostConfig.SecurityOpt as Docker shows it
+    userns: str = ""                 # --userns: "" (the host's) or "auto[:size=N]" (userns_auto.py)
+    uid_map: tuple[tuple[int, int, int], ...] = ()  # (auto) (inside, outside, count), allocated
+    gid_map: tuple[tuple[int, int, int], ...] = ()  # at create, released on rm
 
     @property
     def labels_dict(self) -> dict[str, str]:
@@ -111,6 +114,8 @@ class ContainerSpec:
         d["limits"] = Limits(**d.get("limits", {}))
         d["labels"] = tuple(tuple(x) for x in d.get("labels", ()))
         d["sysctls"] = tuple((str(k), str(v)) for k, v in d.get("sysctls", ()))
+        for k in ("uid_map", "gid_map"):
+            d[k] = tuple(tuple(int(x) for x in line) for line in d.get(k, ()))
         for k in ("argv", "entrypoint", "cmd", "env", "exposed_ports", "cap_add", "cap_drop",
                   "security_opt"):
             d[k] = tuple(d.get(k, ()))
@@ -154,6 +159,7 @@ class RunOptions:
     ipc_mode: str = ""
     security_opt: tuple[str, ...] = ()  # --security-opt, as given (runtime/securityopt.py)
     devices: tuple[Device, ...] = ()    # --device
+    userns: str = ""                    # --userns: "", host, auto, auto:size=N
 
 
 IPC_MODES = ("private", "shareable", "none", "host")  # plus "container:<name|id>"
@@ -273,10 +279,21 @@ def from_image(image_ref: str, image_id: str, config: dict[str, Any], opts: RunO
         pid_mode=normalize_pid(opts.pid_mode),
         ipc_mode=normalize_ipc(opts.ipc_mode),
         **_security(opts),
+        userns=_userns(opts),
     )
 
 
+def _userns(opts: RunOptions) -> str:
+    from sbx.runtime.userns_auto import check_mode, parse
+
+    mode = parse(opts.userns)
+    check_mode(mode)
+    return mode.shown()
+
+
 def _security(opts: RunOptions) -> dict[str, Any]:
+    if not opts.security_opt:
+        return {}
     from sbx.runtime.securityopt import parse
 
     sec = parse(opts.security_opt)
