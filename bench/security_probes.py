@@ -194,7 +194,8 @@ class Probe:
     key: str
     title: str
     fn: ProbeFn
-    only: str = ""  # run under this engine only ("sbx"); the other gets "n/a"
+    only: str = ""  # run under this engine only ("sbx"); the other gets ``na``
+    na: str = ""
 
 
 def _device(e: Engine, fx: Fixtures, wrap: list[str] | None = None, flags: list[str] | None = None) -> str:
@@ -328,8 +329,12 @@ def p_keyring(e: Engine, fx: Fixtures, flags: list[str] | None = None) -> str:
     out = []
     for ring in ("session", "user"):
         v = f.get(ring, "?")
-        out.append(_esc(f"{ring}: read the host's key") if v.startswith("READ:")
-                   else f"{ring}: {_errno(v) if v.isdigit() else v}")
+        if v.startswith("READ:"):
+            out.append(_esc(f"{ring}: read the host's key"))
+        elif v.startswith("found,read:"):
+            out.append(f"{ring}: found, read {_errno(v.split(':')[1])}")
+        else:
+            out.append(f"{ring}: {_errno(v) if v.isdigit() else v}")
     return ", ".join(out)
 
 
@@ -441,19 +446,56 @@ def p_store(e: Engine, fx: Fixtures) -> str:
         root / "image" / "overlay2" / "imagedb" / "content" / "sha256"  # image configs
     target = next(iter(sorted(blobs.iterdir())), None)
     r = subprocess.run([*_NOBODY, "cat", str(target)], capture_output=True, text=True) if target else None
-    read = "?" if r is None else ("refused" if r.returncode else _esc("read"))
+    read = "?" if r is None else ("refused" if r.returncode else _esc("read it"))
     lock = root / "locks" / "store.lock" if e.name == "sbx" else None
     extra = ""
     if lock is not None and lock.exists():
         lr = subprocess.run([*_NOBODY, "flock", "-s", "-n", str(lock), "true"], capture_output=True, text=True)
         extra = f"; nobody flocks store.lock: {'refused' if lr.returncode else _esc('held')}"
-    return f"{root} {mode:04o}; nobody reads a blob: {read}{extra}"
+    what = "a blob" if e.name == "sbx" else "an image config"
+    return f"{root} {mode:04o}; nobody reads {what}: {read}{extra}"
+
+
+def p_sysctl(e: Engine, fx: Fixtures) -> str:
+    bad = e.run(["--sysctl", "vm.swappiness=10"], ["true"])
+    good = e.run(["--sysctl", "net.ipv4.ip_forward=1"], ["cat", "/proc/sys/net/ipv4/ip_forward"])
+    host = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+    b = "refused" if bad.returncode else _esc("accepted")
+    g = good.stdout.strip() if good.returncode == 0 else _short(good)
+    return f"vm.swappiness: {b}; net.ipv4.ip_forward=1 inside: {g} (host stays {host})"
+
+
+def p_device_flag(e: Engine, fx: Fixtures) -> str:
+    r = e.run(["--device", "/dev/zero:/dev/z"], ["sh", "-c", "head -c 3 /dev/z | wc -c"])
+    return f"read {r.stdout.strip()} bytes" if r.returncode == 0 else _short(r)
+
+
+def p_pid_host(e: Engine, fx: Fixtures) -> str:
+    r = e.run(["--pid", "host"], ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' ' | cut -c1-30"])
+    return f"pid 1 is the host's (`{r.stdout.strip()}`)" if r.returncode == 0 else _short(r)
+
+
+def p_cgroupns(e: Engine, fx: Fixtures) -> str:
+    out = []
+    for mode in ("private", "host"):
+        r = e.run(["--cgroupns", mode], ["sh", "-c", "grep memory /proc/self/cgroup"])
+        path = r.stdout.strip().split(":", 2)[-1] if r.returncode == 0 else _short(r)
+        out.append(f"{mode}: `{path[:24]}`")
+    return ", ".join(out)
+
+
+def p_userns_auto(e: Engine, fx: Fixtures) -> str:
+    r = e.run(["--userns=auto"], ["cat", "/proc/self/uid_map"])
+    if r.returncode != 0:
+        return _short(r)
+    inside, outside, n = r.stdout.split()[:3]
+    return f"container root is host uid {outside} ({n} ids)"
 
 
 PROBES = [
     Probe("F1", "mknod + open of the host's root disk (cgroup v1 host)", p_device),
     Probe("F1", "same, sbx picking its cgroup v2 manager (cgroup2 over /sys/fs/cgroup, private mount ns)",
-          p_device_v2, only="sbx"),
+          p_device_v2, only="sbx", na="n/a (dockerd runs on the v1 hierarchies here)"),
     Probe("F2", "`--network host`: write /sys/fs/cgroup/devices/cgroup.procs", p_cgroup_procs),
     Probe("F2", "`--network host`: /sys", p_sysfs),
     Probe("F2", "`-m 64m`: the container's own cgroup at /sys/fs/cgroup", p_cgroup_view),
@@ -468,6 +510,12 @@ PROBES = [
     Probe("F8", "`build` of a context whose Dockerfile links to a 0600 host file", p_dockerfile_link),
     Probe("F8", "`COPY top` where `top` links to a host file", p_copy_link),
     Probe("F9", "store directory mode; another user (nobody) reads / flocks", p_store),
+    Probe("", "`--sysctl` (not namespaced / namespaced)", p_sysctl),
+    Probe("", "`--device /dev/zero:/dev/z`", p_device_flag),
+    Probe("", "`--pid host`", p_pid_host),
+    Probe("", "`--cgroupns` private / host (memory line of /proc/self/cgroup)", p_cgroupns),
+    Probe("", "`--userns=auto` (Docker: only a daemon-wide `userns-remap`)", p_userns_auto, only="sbx",
+          na="n/a (no per-container ranges)"),
     Probe("", "CapEff (default)", p_caps),
     Probe("", "NoNewPrivs", p_nnp),
     Probe("", "Seccomp mode (2 = filter)", p_seccomp),
@@ -495,7 +543,7 @@ def main() -> int:
             cells = []
             for e in ENGINES:
                 if p.only and p.only != e.name:
-                    cells.append("n/a (dockerd runs on the v1 hierarchies here)")
+                    cells.append(p.na or "n/a")
                     continue
                 try:
                     cells.append(p.fn(e, fx))
