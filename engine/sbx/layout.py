@@ -195,13 +195,22 @@ def _fix_mode(path: Path, mode: int) -> bool:
         return False
     if not stat_mod.S_ISDIR(st.st_mode) or stat_mod.S_IMODE(st.st_mode) == mode:
         return False
-    if st.st_uid != os.geteuid():
-        return False
+    if st.st_uid != os.geteuid() or st.st_mode & stat_mod.S_ISVTX or _shared_place(path):
+        return False  # somebody else's, or a shared place (SBX_ROOT=/tmp): never tightened
     try:
         os.chmod(path, mode, follow_symlinks=False)
     except OSError:
         return False
     return True
+
+
+_SHARED = frozenset({"/", "/tmp", "/var", "/var/tmp", "/var/lib", "/run", "/var/run", "/home",
+                     "/root", "/dev/shm", "/srv", "/opt", "/usr", "/etc", "/mnt", "/media"})
+
+
+def _shared_place(path: Path) -> bool:
+    p = os.path.abspath(path)
+    return p in _SHARED or p == os.path.abspath(os.path.expanduser("~"))
 
 
 def _home(uid: int) -> Path:
