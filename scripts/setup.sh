@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(busybox-static docker-registry mmdebstrap skopeo umoci iproute2 file python3-venv uidmap
-          fuse-overlayfs slirp4netns tini qemu-system-x86)   # qemu: scripts/vm-test.sh
+          fuse-overlayfs slirp4netns tini qemu-system-x86   # qemu: scripts/vm-test.sh
+          libseccomp2 gcc libc6-dev)   # seccomp filters; the security tests' static probe
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for pkg in "${PACKAGES[@]}"; do
