@@ -80,6 +80,13 @@ def prepare(spec: ContainerSpec, runroot: Path | str) -> str:
     path = Path(runroot) / "seccomp" / f"{key}.bpf"
     if path.exists():
         return str(path)
+    if not os.path.exists("/proc/sys/kernel/seccomp/actions_avail"):  # no CONFIG_SECCOMP_FILTER
+        if source is not _default_bytes:
+            from sbx.errors import InvalidArgument
+
+            raise InvalidArgument("seccomp is not enabled in this kernel, cannot run a custom "
+                                  "seccomp profile", hint="drop --security-opt seccomp=...")
+        return ""  # as Docker: the default profile is skipped where the kernel has none
     from sbx.linux.seccomp import compile_filter
     from sbx.oci.seccomp import Profile, kernel_version
 
