@@ -8,6 +8,7 @@ numbers F1-F9 are the findings of issue 10; the other rows are its flags and def
 
     sudo .venv/bin/python bench/security_probes.py            # the markdown table
     sudo .venv/bin/python bench/security_probes.py F7 F9      # some rows only
+    sudo .venv/bin/python bench/security_probes.py --before 3f9be95   # and sbx before issue 10
 
 Needs root, gcc (a static C probe is compiled once), busybox (the ``bb`` image in both
 engines: ``../shared/bench/setup.sh`` imports it into Docker from a local rootfs tar, no
@@ -117,19 +118,49 @@ int main(int argc, char **argv) {
 class Engine:
     name: str
     argv: list[str]
+    env: dict[str, str] | None = None  # extra environment (an older sbx: PYTHONPATH, SBX_ROOT)
+    store: Path | None = None
+
+    @property
+    def is_sbx(self) -> bool:
+        return self.name.startswith("sbx")
+
+    def _env(self) -> dict[str, str] | None:
+        return None if self.env is None else {**os.environ, **self.env}
 
     def run(self, flags: list[str], cmd: list[str], timeout: float = 60,
             wrap: list[str] | None = None) -> subprocess.CompletedProcess[str]:
         full = [*(wrap or []), *self.argv, "run", "--rm", *flags, IMAGE, *cmd]
-        return subprocess.run(full, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=self._env())
 
     def cli(self, *args: str, timeout: float = 120, input: str | None = None,
             wrap: list[str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*(wrap or []), *self.argv, *args], capture_output=True,
-                              text=True, timeout=timeout, input=input)
+                              text=True, timeout=timeout, input=input, env=self._env())
 
 
 ENGINES = [Engine("sbx", SBX), Engine("Docker 20.10", DOCKER)]
+
+
+def before_engine(rev: str) -> Engine:
+    """sbx as it was at ``rev`` (its ``engine/`` exported from git, run by this venv's
+    Python) on a store of its own, made by that version, with ``bb`` copied into it."""
+    tree = WORK / f"before-{rev}"
+    if not tree.exists():
+        tree.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "engine"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    store = WORK / f"before-{rev}-store"
+    env = {"PYTHONPATH": str(tree / "engine"), "SBX_ROOT": str(store)}
+    e = Engine(f"sbx before ({rev})", [str(HERE.parent / ".venv" / "bin" / "python"), "-m", "sbx"],
+               env, store)
+    if e.cli("image", "inspect", IMAGE).returncode != 0:
+        saved = WORK / "bb-image.tar"
+        subprocess.run([*SBX, "save", "-o", str(saved), IMAGE], check=True)
+        r = e.cli("load", "-i", str(saved))
+        assert r.returncode == 0, r.stderr
+    return e
 
 
 def _errno(value: str) -> str:
@@ -171,13 +202,34 @@ class Fixtures:
         out = self.bin / "probe"
         subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(src)], check=True)
         self.mount = ["-v", f"{self.bin}:/probe:ro"]
-        st = os.stat(_root_disk())
-        self.disk = (os.major(st.st_rdev), os.minor(st.st_rdev))
+        self.disk = _host_block_device()
         self.secret_dir = Path(tempfile.mkdtemp(prefix="secret-", dir=WORK))  # 0700
         self.token = "HOSTSECRET" + secrets.token_hex(8)
         self.secret = self.secret_dir / "secret"
         self.secret.write_text(self.token.ljust(63, "x") + "\n")
         os.chmod(self.secret, 0o600)
+
+
+def _host_block_device() -> tuple[int, int]:
+    """The root disk if host root can open it, else the first block device that opens
+    (this VM refuses even host root on its root disk: a refusal in the container must be
+    the engine's policy, not the host's)."""
+    st = os.stat(_root_disk())
+    candidates = [(os.major(st.st_rdev), os.minor(st.st_rdev))]
+    candidates += sorted(tuple(int(x) for x in p.name.split(":"))  # type: ignore[misc]
+                         for p in Path("/sys/dev/block").iterdir())
+    for major, minor in candidates:
+        node = WORK / f".blk{major}_{minor}"
+        node.unlink(missing_ok=True)
+        os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+        try:
+            os.close(os.open(node, os.O_RDONLY))
+            return major, minor
+        except OSError:
+            continue
+        finally:
+            node.unlink()
+    return candidates[0]
 
 
 def _root_disk() -> str:
@@ -203,9 +255,10 @@ def _device(e: Engine, fx: Fixtures, wrap: list[str] | None = None, flags: list[
     f = _fields(r.stdout)
     if not f:
         return _short(r)
+    dev = "{}:{}".format(*fx.disk)
     if f.get("open") == "0":
-        return _esc(f"opened read-only, read {f.get('read')} bytes")
-    return f"mknod {_errno(f['mknod'])}, open {_errno(f['open'])}"
+        return _esc(f"{dev} opened, read {f.get('read')} bytes")
+    return f"{dev}: mknod {_errno(f['mknod'])}, open {_errno(f['open'])}"
 
 
 def p_device(e: Engine, fx: Fixtures) -> str:
@@ -438,21 +491,21 @@ _NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
 
 
 def p_store(e: Engine, fx: Fixtures) -> str:
-    root = Path("/var/lib/sbx") if e.name == "sbx" else Path("/var/lib/docker")
-    if e.name == "sbx":
+    root = (e.store or Path("/var/lib/sbx")) if e.is_sbx else Path("/var/lib/docker")
+    if e.is_sbx:
         e.cli("images")  # opening the store gives it its modes
     mode = stat.S_IMODE(root.stat().st_mode)
-    blobs = root / "blobs" / "sha256" if e.name == "sbx" else \
+    blobs = root / "blobs" / "sha256" if e.is_sbx else \
         root / "image" / "overlay2" / "imagedb" / "content" / "sha256"  # image configs
     target = next(iter(sorted(blobs.iterdir())), None)
     r = subprocess.run([*_NOBODY, "cat", str(target)], capture_output=True, text=True) if target else None
     read = "?" if r is None else ("refused" if r.returncode else _esc("read it"))
-    lock = root / "locks" / "store.lock" if e.name == "sbx" else None
+    lock = root / "locks" / "store.lock" if e.is_sbx else None
     extra = ""
     if lock is not None and lock.exists():
         lr = subprocess.run([*_NOBODY, "flock", "-s", "-n", str(lock), "true"], capture_output=True, text=True)
         extra = f"; nobody flocks store.lock: {'refused' if lr.returncode else _esc('held')}"
-    what = "a blob" if e.name == "sbx" else "an image config"
+    what = "a blob" if e.is_sbx else "an image config"
     return f"{root} {mode:04o}; nobody reads {what}: {read}{extra}"
 
 
@@ -493,7 +546,7 @@ def p_userns_auto(e: Engine, fx: Fixtures) -> str:
 
 
 PROBES = [
-    Probe("F1", "mknod + open of the host's root disk (cgroup v1 host)", p_device),
+    Probe("F1", "mknod + open of a host block device host root can open (cgroup v1 host)", p_device),
     Probe("F1", "same, sbx picking its cgroup v2 manager (cgroup2 over /sys/fs/cgroup, private mount ns)",
           p_device_v2, only="sbx", na="n/a (dockerd runs on the v1 hierarchies here)"),
     Probe("F2", "`--network host`: write /sys/fs/cgroup/devices/cgroup.procs", p_cgroup_procs),
@@ -526,6 +579,8 @@ PROBES = [
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("only", nargs="*", help="probe keys to run (F1 ... F9); default all")
+    ap.add_argument("--before", metavar="REV",
+                    help="add a first column: sbx as it was at git revision REV")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run as root", file=sys.stderr)
@@ -534,6 +589,7 @@ def main() -> int:
     os.environ.pop("SBX_ROOT", None)
     os.environ.pop("DOCKER_BUILDKIT", None)
     fx = Fixtures()
+    engines = ([before_engine(args.before)] if args.before else []) + ENGINES
     started = datetime.datetime.now(datetime.timezone.utc)
     rows = []
     try:
@@ -541,8 +597,8 @@ def main() -> int:
             if args.only and p.key not in args.only:
                 continue
             cells = []
-            for e in ENGINES:
-                if p.only and p.only != e.name:
+            for e in engines:
+                if p.only and not (p.only == "sbx" and e.is_sbx):
                     cells.append(p.na or "n/a")
                     continue
                 try:
@@ -551,7 +607,7 @@ def main() -> int:
                     cells.append(_esc("timed out"))
                 except Exception as err:  # noqa: BLE001 - a broken probe is a cell, not a crash
                     cells.append(f"probe error: {type(err).__name__}: {str(err)[:60]}")
-            row = f"| {p.key + ' ' if p.key else ''}{p.title} | {cells[0]} | {cells[1]} |"
+            row = f"| {p.key + ' ' if p.key else ''}{p.title} | " + " | ".join(cells) + " |"
             print(row, file=sys.stderr, flush=True)
             rows.append(row)
     finally:
@@ -561,8 +617,8 @@ def main() -> int:
     print(f"Measured {started:%Y-%m-%d %H:%M} UTC on {os.uname().nodename} "
           f"(kernel {os.uname().release}, cgroup v1 hybrid; Docker {docker_v} with runc, "
           f"classic builder; sbx {_sbx_version()}). Bold: the escape worked.\n")
-    print("| probe | sbx | Docker 20.10 |")
-    print("|---|---|---|")
+    print("| probe | " + " | ".join(e.name for e in engines) + " |")
+    print("|---" * (len(engines) + 1) + "|")
     for row in rows:
         print(row)
     return 0
