@@ -195,7 +195,7 @@ class Engine:
             if spec.uid_map:
                 from sbx.runtime import userns_auto
 
-                userns_auto.release(self.layout.root, cid)
+                userns_auto.release(cid)
             raise
         return rec, img
 

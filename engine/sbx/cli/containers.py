@@ -103,7 +103,8 @@ def run_options(p: Parsed) -> Any:
     for v in o["volume"]:
         m = mountspec.parse_volume(v)
         if isinstance(m, mountspec.BindMount):
-            mounts.append(Mount("bind", m.target, source=m.source, read_only=m.read_only))
+            mounts.append(Mount("bind", m.target, source=m.source, read_only=m.read_only,
+                                options="idmap" if m.idmap else ""))
         else:
             mounts.append(Mount("volume", m.target, name=m.name or "", read_only=m.read_only))
     for t in o["tmpfs"]:

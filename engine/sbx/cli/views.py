@@ -108,6 +108,9 @@ def inspect_container(rec: ContainerRecord, files: Any) -> dict[str, Any]:
             "Sysctls": dict(s.sysctls) or None,
             "PidMode": s.pid_mode,
             "IpcMode": s.ipc_mode,
+            "UsernsMode": s.userns,
+            "IDMappings": {"UidMap": [":".join(map(str, x)) for x in s.uid_map],
+                           "GidMap": [":".join(map(str, x)) for x in s.gid_map]} if s.uid_map else None,
         },
         "Mounts": mounts,
         "Config": {

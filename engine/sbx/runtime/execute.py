@@ -134,6 +134,8 @@ def start(rec: ContainerRecord, es: ExecSpec, procs_files: list[Path], *,
     mode = current()
     if mode.rootless and not mode.in_userns:
         order = ("user", *NS_ORDER)  # the user's namespace first: it grants the rest
+    elif rec.spec.uid_map:
+        order = (*NS_ORDER, "user")  # --userns=auto: last, after the session keyring
     try:
         for ns in order:
             ns_fds.append((ns, os.open(f"/proc/{st.pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)))
@@ -262,20 +264,29 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, 
         for f in procs_files:
             with open(f, "w") as fh:
                 fh.write("0")
+        user_fd = -1
         for ns, fd in ns_fds:
             step = f"setns {ns}"
+            if ns == "user" and spec.uid_map:
+                user_fd = fd  # --userns=auto: joined below, after the session keyring
+                continue
             if _same_ns(fd, ns):
                 continue  # already there: the fork server's user namespace, --pid host,
                 # --ipc host, --network host (setns into an ancestor's may be refused)
             syscalls.setns(fd, NS_FLAGS[ns], ns)
         for _, fd in ns_fds:
-            os.close(fd)
+            if fd != user_fd:
+                os.close(fd)
         # Everything that needs more than the container's privileges happens here, before
         # the fork: the child is in the container's pid namespace, so the container sees it
         # from its first instruction; it must hold no more than a container process.
         if cid:  # the container's session keyring (runc's _ses.<id>), not the caller's
             step = "join the session keyring"
             keyring.join_session_keyring(keyring.session_name(cid), in_userns=current().rootless)
+        if user_fd >= 0:  # found by its host-root owner above; now the container's ids
+            step = "setns user"
+            syscalls.setns(user_fd, NS_FLAGS["user"], "user")
+            os.close(user_fd)
         step = "resolve user"
         ident = process.resolve_user(user)
         step = "chdir"

@@ -259,6 +259,8 @@ def _serve_launch(req: dict[str, Any], received: list[int], sock: socket.socket,
     from sbx.runtime.devicespec import DeviceNode
 
     p["devices"] = tuple(DeviceNode(**d) for d in p.get("devices", ()))
+    for k in ("uid_map", "gid_map"):  # --userns=auto
+        p[k] = tuple(tuple(int(x) for x in line) for line in p.get(k, ()))
     plan = RootfsPlan(**p)
     output_fds = (slots[2], slots[3]) if req["attached"] else (1, 2)
     job = monitor.MonitorJob(rec, plan, req["attached"], status_w, resize_r, req["join_netns"],

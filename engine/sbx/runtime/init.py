@@ -19,6 +19,7 @@ from sbx.linux import caps, keyring, pty, syscalls
 from sbx.linux.consts import (
     CLONE_NEWIPC,
     CLONE_NEWNS,
+    CLONE_NEWUSER,
     CLONE_NEWUTS,
     MS_BIND,
     PR_SET_DUMPABLE,
@@ -37,6 +38,7 @@ class ChildJob:
     go_fd: int
     err_fd: int
     cid: str = ""             # the container's id (its session keyring's name)
+    userns_fd: int = -1       # --userns=auto: the container's user namespace (userns_auto.py)
 
 
 def main(job: ChildJob) -> None:
@@ -88,7 +90,7 @@ def _setup(job: ChildJob) -> None:
     syscalls.unshare(flags)
     rootfs.Step.current = "sethostname"
     syscalls.sethostname(spec.hostname)
-    rootfs.setup(job.plan)
+    rootfs.setup(job.plan, userns_fd=job.userns_fd)
     if job.tty_sock is not None:
         _terminal(job.tty_sock)
     rootfs.Step.current, rootfs.Step.path = "resolve user", spec.user
@@ -103,6 +105,8 @@ def _setup(job: ChildJob) -> None:
     # now in the container's cgroup: its namespace (rooted there) and /sys/fs/cgroup
     rootfs.Step.current, rootfs.Step.path = "mount the container's cgroup", "/sys/fs/cgroup"
     cgroupview.enter(job.plan.cgroup, rootless=job.plan.rootless)
+    if job.userns_fd >= 0:
+        _enter_userns(job)
     rootfs.Step.current, rootfs.Step.path = "drop privileges", ""
     keep = _caps(spec)
     process.become(ident, keep_caps=keep, privileged=spec.privileged,
@@ -110,6 +114,22 @@ def _setup(job: ChildJob) -> None:
     process.reset_signals()
     argv = initbin.argv(spec.argv) if spec.init else list(spec.argv)
     process.execute(argv, env, job.err_fd)
+
+
+def _enter_userns(job: ChildJob) -> None:
+    """``--userns=auto``, the last step before the user and capabilities: everything above
+    was set up as host root (overlay with idmapped layers, /proc, /dev, /sys, binds);
+    now join the container's user namespace (whose root is a high host id) and take new
+    mount, uts and ipc namespaces owned by it (copies: the mounts come along, locked
+    together), so its capabilities reach those namespaces and nothing of the host's."""
+    rootfs.Step.current, rootfs.Step.path = "join the container's user namespace", ""
+    syscalls.setns(job.userns_fd, CLONE_NEWUSER, "user")
+    os.close(job.userns_fd)
+    flags = CLONE_NEWNS | CLONE_NEWUTS
+    if job.plan.ipc in ("private", "shareable") and not job.plan.ipc_donor:
+        flags |= CLONE_NEWIPC
+    rootfs.Step.current = "unshare in the container's user namespace"
+    syscalls.unshare(flags)
 
 
 def _terminal(sock: Any) -> None:

@@ -135,7 +135,8 @@ def build_plan(store: ContainerStore, rec: ContainerRecord, layers_dir: Path,
         own_net=rec.spec.network in ("private", "none"), privileged=rec.spec.privileged,
         rootless=current().rootless, driver=files.driver(),
         ipc=rec.spec.ipc_mode, ipc_donor=ipc_donor,
-        seccomp=_seccomp_filter(rec, store), devices=_device_nodes(rec))
+        seccomp=_seccomp_filter(rec, store), devices=_device_nodes(rec),
+        uid_map=rec.spec.uid_map, gid_map=rec.spec.gid_map)
 
 
 def _device_nodes(rec: ContainerRecord) -> tuple:  # type: ignore[type-arg]

@@ -20,7 +20,7 @@ from typing import Any
 from sbx.errors import SbxError
 from sbx.linux import net, proc, pty, syscalls
 from sbx.linux.consts import CLONE_NEWNET, CLONE_NEWPID, PR_SET_NAME
-from sbx.runtime import forwarder, init, monitor_loop, outbound, process
+from sbx.runtime import forwarder, init, monitor_loop, outbound, process, userns_auto
 from sbx.runtime.records import ContainerRecord, ContainerStore
 from sbx.runtime.rootfs import RootfsPlan
 from sbx.runtime.state import ContainerState, Status
@@ -119,11 +119,20 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
 
     cg = None
     nat = None  # --network with outbound access: the NAT (outbound.py), ours to end
+    userns_fd = net_fd = -1  # --userns=auto (userns_auto.py)
     try:
         listeners = forwarder.listen(spec.ports) if spec.network == "private" else []
         if spec.outbound:  # forked while we are still in the host's network namespace
             nat = outbound.prepare(str(files.dir / "outbound.log"))
-        if spec.network in ("private", "none"):
+        if spec.uid_map:  # --userns=auto: the container's user namespace (and the network
+            # namespace it owns), made by a helper; the monitor stays host root
+            userns_fd, net_fd = userns_auto.create_namespace(
+                spec.uid_map, spec.gid_map, with_net=spec.network in ("private", "none"))
+        if net_fd >= 0:
+            syscalls.setns(net_fd, CLONE_NEWNET, "the container's network namespace")
+            os.close(net_fd)
+            net.loopback_up()
+        elif spec.network in ("private", "none"):
             syscalls.unshare(CLONE_NEWNET)
             net.loopback_up()
         elif job.join_netns:
@@ -173,8 +182,11 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
                     pass
         if tty_ours is not None:
             tty_ours.close()
-        init.main(init.ChildJob(spec, job.plan, stdio, tty_theirs, go_r, err_w2, cid=rec.id))
+        init.main(init.ChildJob(spec, job.plan, stdio, tty_theirs, go_r, err_w2, cid=rec.id,
+                                userns_fd=userns_fd))
         os._exit(125)
+    if userns_fd >= 0:
+        os.close(userns_fd)
 
     for fd in set(stdio) | {go_r, err_w2}:
         os.close(fd)

@@ -33,6 +33,7 @@ class BindMount:
     target: str
     read_only: bool = False
     propagation: str = "rprivate"
+    idmap: bool = False     # (--userns=auto) idmapped, as podman's ``idmap`` option
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def _parse_mode(mode: str) -> dict[str, str]:
             cat = "propagation"
         elif opt == "nocopy":
             cat = "copy"
+        elif opt == "idmap":   # podman's: the bind seen through the container's id map
+            cat = "idmap"
         elif opt in _CONSISTENCY:
             cat = "consistency"
         else:
@@ -146,11 +149,13 @@ def parse_volume(raw: str) -> BindMount | VolumeMount:
         if "copy" in opts:
             raise InvalidArgument(f"{_invalid_spec(raw)}: invalid mount config for type \"bind\": "
                                   "nocopy is only valid for volumes", hint=_HINT_V)
-        return BindMount(source, target, read_only, opts.get("propagation", "rprivate"))
+        return BindMount(source, target, read_only, opts.get("propagation", "rprivate"),
+                         idmap="idmap" in opts)
     target = _check_target(target, raw, "volume")
-    if "propagation" in opts:
+    if "propagation" in opts or "idmap" in opts:
+        what = "propagation" if "propagation" in opts else "idmap (volumes always are)"
         raise InvalidArgument(f"{_invalid_spec(raw)}: invalid mount config for type \"volume\": "
-                              "propagation is only valid for bind mounts", hint=_HINT_V)
+                              f"{what} is only valid for bind mounts", hint=_HINT_V)
     if source and not _VOLUME_NAME.fullmatch(source):
         raise InvalidArgument(
             f"{_invalid_spec(raw)}: \"{source}\" includes invalid characters for a local volume "

@@ -228,6 +228,10 @@ class ContainerStore:
             return 0
         if not defer:
             remove_trees([tomb])
+        if rec.spec.uid_map:  # --userns=auto: its id range is free again
+            from sbx.runtime.userns_auto import release
+
+            release(rec.id)
         return size
 
     def sweep_removed(self, cid: str | None = None) -> None:
