@@ -183,8 +183,11 @@ def _short(r: subprocess.CompletedProcess[str]) -> str:
     line = (r.stderr.strip() or r.stdout.strip()).splitlines()
     text = line[-1] if line else f"exit {r.returncode}"
     text = text.replace("docker: Error response from daemon: ", "").replace("sbx: ", "")
-    if "unable to apply caps" in text:
+    if "unable to apply caps" in r.stderr:
         text = "cannot start here (runc: unable to apply caps; this machine's bounding set is limited)"
+    flag = re.search(r"unknown flag: (--[\w-]+)", r.stderr)
+    if flag:
+        text = f"no `{flag.group(1)}` flag"
     text = re.sub(r"/var/tmp/\S+|/tmp/\S+", "…", text)
     return text[:90].replace("|", "\\|")
 
@@ -296,10 +299,15 @@ def p_cgroup_view(e: Engine, fx: Fixtures) -> str:
 
 def p_sysfs(e: Engine, fx: Fixtures) -> str:
     r = e.run(["--network", "host"], ["sh", "-c",
-              "grep ' /sys ' /proc/mounts | head -1; grep -c ' /sys/' /proc/mounts"])
+              "grep ' /sys ' /proc/mounts | head -1; "
+              "grep ' /sys/' /proc/mounts | grep -v '^tmpfs' | grep -c ' rw,'"])
     out = r.stdout.split("\n")
     first = out[0].split()
-    return f"/sys {first[2] if len(first) > 2 else '?'} {first[3].split(',')[0] if len(first) > 3 else ''}, {out[1] if len(out) > 1 else '?'} mounts below"
+    if len(first) < 4:
+        return _short(r)
+    rw = out[1] if len(out) > 1 else "?"
+    text = f"{rw} read-write sysfs/cgroup mounts below"
+    return f"/sys {first[2]} {first[3].split(',')[0]}, " + (_esc(text) if rw not in ("0", "?") else text)
 
 
 class _Server:
@@ -511,6 +519,8 @@ def p_store(e: Engine, fx: Fixtures) -> str:
 
 def p_sysctl(e: Engine, fx: Fixtures) -> str:
     bad = e.run(["--sysctl", "vm.swappiness=10"], ["true"])
+    if "unknown flag" in bad.stderr:
+        return _short(bad)
     good = e.run(["--sysctl", "net.ipv4.ip_forward=1"], ["cat", "/proc/sys/net/ipv4/ip_forward"])
     host = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
     b = "refused" if bad.returncode else _esc("accepted")
@@ -550,7 +560,7 @@ PROBES = [
     Probe("F1", "same, sbx picking its cgroup v2 manager (cgroup2 over /sys/fs/cgroup, private mount ns)",
           p_device_v2, only="sbx", na="n/a (dockerd runs on the v1 hierarchies here)"),
     Probe("F2", "`--network host`: write /sys/fs/cgroup/devices/cgroup.procs", p_cgroup_procs),
-    Probe("F2", "`--network host`: /sys", p_sysfs),
+    Probe("F2", "`--network host`: /sys and what is writable below it", p_sysfs),
     Probe("F2", "`-m 64m`: the container's own cgroup at /sys/fs/cgroup", p_cgroup_view),
     Probe("F3", "build `RUN nc 127.0.0.1 PORT` of a host-only page", p_build_loopback),
     Probe("F4", "`unshare -Urm` and mount in the new namespace", p_userns),
