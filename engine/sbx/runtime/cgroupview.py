@@ -131,9 +131,6 @@ def own_paths(text: str) -> dict[frozenset[str], str]:
 
 # -- the two steps in the container's init (kernel calls) ------------------------------
 
-MS_RDONLY_FLAG = 1
-
-
 def _flags(view: CgroupView) -> int:
     from sbx.linux.consts import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY
 
@@ -146,13 +143,13 @@ def prepare(root: str, view: CgroupView) -> None:
     sysfs's own /sys/fs/cgroup directory.  ``--cgroupns host``: each hierarchy of the host
     bound on its place for now (:func:`enter` swaps it for the container's own cgroup)."""
     from sbx.linux import syscalls as sc
-    from sbx.linux.consts import MS_BIND, MS_REMOUNT
+    from sbx.linux.consts import MS_BIND, MS_RDONLY, MS_REMOUNT
 
     if not view.hierarchies:
         return
     base = os.path.join(root, CGROUP_ROOT.lstrip("/"))
     if not view.unified:
-        sc.mount("tmpfs", base, "tmpfs", _flags(view) & ~MS_RDONLY_FLAG, "mode=755")
+        sc.mount("tmpfs", base, "tmpfs", _flags(view) & ~MS_RDONLY, "mode=755")
         for h in view.hierarchies:
             os.mkdir(os.path.join(base, h.name), 0o755)
         for name, target in view.links:
