@@ -11,10 +11,11 @@ each::
                                    unshare(NET) + lo up | setns(NET) | host
                                    unshare(PID)
                                    fork ──────────────────────────────► setsid, stdio
-                                   write "g" on go pipe ──────────────► unshare(MNT|UTS|IPC), hostname,
+                                   write "g" on go pipe ──────────────► session keyring, read the filter,
+                                                                        unshare(MNT|UTS|IPC), hostname,
                                    cgroup create + limits, add_pid      overlay, /proc /dev /sys, binds,
                                                                         masks, pivot_root (-t: pty sent up)
-                                   write "c" on go pipe ──────────────► user, caps, no_new_privs, execve
+                                   write "c" on go pipe ──────────────► seccomp, caps, user, [no_new_privs], execve
                                    err pipe EOF (CLOEXEC) ◄──────────── exec succeeded
                                    err pipe JSON {step,errno,...} ◄──── setup or exec failed
                                    state.json: running (pid + start time)
