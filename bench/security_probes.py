@@ -131,7 +131,12 @@ class Engine:
     def run(self, flags: list[str], cmd: list[str], timeout: float = 60,
             wrap: list[str] | None = None) -> subprocess.CompletedProcess[str]:
         full = [*(wrap or []), *self.argv, "run", "--rm", *flags, IMAGE, *cmd]
-        return subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=self._env())
+        r = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=self._env())
+        if r.returncode and "failed to create shim task" in r.stderr and "apply caps" not in r.stderr:
+            # a start that failed for no reason of the probe's (seen once in a while from
+            # dockerd under load here): once more, so the cell reports the probe
+            r = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=self._env())
+        return r
 
     def cli(self, *args: str, timeout: float = 120, input: str | None = None,
             wrap: list[str] | None = None) -> subprocess.CompletedProcess[str]:
