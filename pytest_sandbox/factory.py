@@ -99,7 +99,7 @@ class SandboxFactory:
             limits=Limits(memory=_bytes(req.memory), cpus=float(req.cpus) if req.cpus else None,
                           pids=int(req.pids) if req.pids else None),
             labels=labels, user=req.user, workdir=req.workdir, privileged=req.privileged,
-            read_only=req.read_only)
+            read_only=req.read_only, userns=self._userns())
         engine = self.engine
         name = _container_name(req.name)
         try:
@@ -119,6 +119,21 @@ class SandboxFactory:
             raise
         self.config.pluginmanager.hook.pytest_sandbox_container_ready(container=c)
         return c
+
+    def _userns(self) -> str:
+        """``sandbox_userns``; in rootless mode (where every container already runs in the
+        user's namespace) ``auto`` does not apply: said once."""
+        if not self.settings.userns:
+            return ""
+        from sbx.rootless.idmap import current
+
+        if not current().rootless:
+            return self.settings.userns
+        if not getattr(self, "_userns_noted", False):
+            self._userns_noted = True
+            self.say("sandbox: note: sandbox_userns = auto applies in root mode only "
+                     "(rootless containers already run in your user namespace)")
+        return ""
 
     @staticmethod
     def _strategy(req: ContainerRequest, service: Service | None, rec: Any,

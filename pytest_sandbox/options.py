@@ -28,6 +28,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("sandbox_root", "sbx store root (default: the engine's)", default="")
     parser.addini("sandbox_pull", "image pull policy: never, missing or always", default="missing")
     parser.addini("sandbox_timeout", "readiness timeout per container, in seconds", default="60")
+    parser.addini("sandbox_userns", "user namespace of every service container: host (default) "
+                  "or auto / auto:size=N (root mode: container root is a high host id of its "
+                  "own range, see docs/security.md)", default="")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Settings:
     timeout: float
     keep_failed: bool
     prune: bool
+    userns: str = ""        # sandbox_userns, normalised ("" host, "auto", "auto:size=N")
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -54,4 +58,15 @@ class Settings:
             raise pytest.UsageError(f"--sandbox-timeout must be positive, not {timeout:g}")
         return cls(root=str(root) if root else None, pull=pull, timeout=timeout,
                    keep_failed=bool(getattr(opt, "sandbox_keep_failed", False)),
-                   prune=bool(getattr(opt, "sandbox_prune", False)))
+                   prune=bool(getattr(opt, "sandbox_prune", False)),
+                   userns=_userns(str(config.getini("sandbox_userns") or "")))
+
+
+def _userns(value: str) -> str:
+    from sbx.errors import InvalidArgument
+    from sbx.runtime.userns_auto import parse
+
+    try:
+        return parse(value).shown()
+    except InvalidArgument as exc:
+        raise pytest.UsageError(f"sandbox_userns = {value!r}: {exc.one_line()}") from None

@@ -285,10 +285,14 @@ def create_namespace(uid_map: tuple[Line, ...], gid_map: tuple[Line, ...], *,
         user_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
         if with_net:
             net_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    except BaseException:
+    except BaseException as e:
         for fd in (user_fd, net_fd):
             if fd >= 0:
                 os.close(fd)
+        if isinstance(e, OSError):
+            raise SbxError(f"--userns=auto: setting up the user namespace: {e.filename or ''}: "
+                           f"{e.strerror}", hint="check that user namespaces are enabled "
+                           "(user.max_user_namespaces)") from None
         raise
     finally:
         os.close(down_w)
