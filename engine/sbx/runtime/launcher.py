@@ -15,7 +15,8 @@ each::
                                                                         unshare(MNT|UTS|IPC), hostname,
                                    cgroup create + limits, add_pid      overlay, /proc /dev /sys, binds,
                                                                         masks, pivot_root (-t: pty sent up)
-                                   write "c" on go pipe ──────────────► seccomp, caps, user, [no_new_privs], execve
+                                   write "c" on go pipe ──────────────► unshare(CGROUP), /sys/fs/cgroup mounts,
+                                                                        seccomp, caps, user, [no_new_privs], execve
                                    err pipe EOF (CLOEXEC) ◄──────────── exec succeeded
                                    err pipe JSON {step,errno,...} ◄──── setup or exec failed
                                    state.json: running (pid + start time)
