@@ -113,8 +113,11 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return ti
 
 
-def export(layers: Sequence[Path], out: BinaryIO) -> int:
-    """Write the merged tree of ``layers`` (container upper dir first) as a tar; returns entries."""
+def export(layers: Sequence[Path], out: BinaryIO, *,
+           idmaps: tuple[tuple, tuple] | None = None) -> int:
+    """Write the merged tree of ``layers`` (container upper dir first) as a tar; returns entries.
+    ``idmaps`` (``--userns=auto``): the container's uid and gid maps; owners in its range
+    (what it wrote in its upper dir) are archived as the ids it saw."""
     links: dict[tuple[int, int], str] = {}
     count = 0
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
@@ -122,6 +125,10 @@ def export(layers: Sequence[Path], out: BinaryIO) -> int:
         for name, node in merged(layers):
             st = node.st
             ti = _info(name, st)
+            if idmaps is not None:
+                from sbx.runtime.userns_auto import inside_id
+
+                ti.uid, ti.gid = inside_id(idmaps[0], ti.uid), inside_id(idmaps[1], ti.gid)
             mode = st.st_mode
             if stat.S_ISDIR(mode):
                 ti.type = tarfile.DIRTYPE
@@ -175,4 +182,5 @@ def export_container(engine: object, ref: str, out: BinaryIO) -> int:
     files = engine.containers.files(rec.id)
     if files.driver() == "copy" and (files.work / "populated").exists():
         return export([files.upper], out)  # the copy driver's upper is the whole root
-    return export([files.upper, *lowers], out)
+    idmaps = (rec.spec.uid_map, rec.spec.gid_map) if rec.spec.uid_map else None
+    return export([files.upper, *lowers], out, idmaps=idmaps)

@@ -304,3 +304,12 @@ def create_namespace(uid_map: tuple[Line, ...], gid_map: tuple[Line, ...], *,
 def root_ids(uid_map: tuple[Line, ...], gid_map: tuple[Line, ...]) -> tuple[int, int]:
     """The host uid and gid of the container's root."""
     return idmap.host_id(uid_map, 0), idmap.host_id(gid_map, 0)
+
+
+def inside_id(lines: tuple[Line, ...], host: int) -> int:
+    """The container's id for host id ``host`` (unchanged outside the map: the image's
+    layers are not shifted)."""
+    for inside, outside, count in lines:
+        if outside <= host < outside + count:
+            return inside + host - outside
+    return host

@@ -276,3 +276,20 @@ def test_redis_recipe_image_runs_under_it() -> None:
     finally:
         env.run("rm", "-f", name)
     assert name not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_export_shows_the_ids_the_container_saw(sbx: SbxEnv) -> None:
+    sbx.ok("run", "--name", "exp", "--userns=auto", "bb", "sh", "-c",
+           "touch /mine && chown 5:6 /mine && touch /root-owned")
+    data = subprocess.run([*_sbx_argv(), "export", "exp"], env=sbx.env, capture_output=True,
+                          check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        owners = {m.name: (m.uid, m.gid) for m in tar.getmembers()}
+    assert owners["mine"] == (5, 6) and owners["root-owned"] == (0, 0)
+    assert owners["bin/busybox"] == (0, 0)
+
+
+def _sbx_argv() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "sbx"]

@@ -116,3 +116,18 @@ def test_spec_keeps_the_maps() -> None:
     back = ContainerSpec.from_json(json.loads(s.dumps()))
     assert back == s
     assert ContainerSpec.from_json({"image": "bb", "image_id": "x", "argv": ["true"]}).uid_map == ()
+
+
+def test_inside_id() -> None:
+    lines = ((0, 2**31, 65536),)
+    assert ua.inside_id(lines, 2**31) == 0 and ua.inside_id(lines, 2**31 + 1000) == 1000
+    assert ua.inside_id(lines, 0) == 0 and ua.inside_id(lines, 2**31 + 65536) == 2**31 + 65536
+
+
+def test_auto_is_refused_in_rootless_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sbx.rootless import idmap
+
+    monkeypatch.setattr(idmap, "current", lambda: idmap.Mode(1000, 1000, True, True))
+    with pytest.raises(InvalidArgument, match="needs root mode"):
+        ua.check_mode(ua.parse("auto"))
+    ua.check_mode(ua.parse("host"))
