@@ -71,11 +71,15 @@ def test_exec_joins_namespaces_env_and_cwd(sbx):
     assert sbx.run("exec", "ex", "sh", "-c", "exit 7").returncode == 7
     r = sbx.run("exec", "ex", "nosuchcmd")
     assert r.returncode == 127 and "executable file not found" in r.stderr
-    # it runs in the container's cgroup (rootless without delegation: there is none)
+    # it runs in the container's cgroup (rootless without delegation: there is none), in
+    # the container's cgroup namespace: "/" there, and listed in the container's own
+    # cgroup.procs at /sys/fs/cgroup
     cg = sbx.ok("exec", "ex", "cat", "/proc/self/cgroup")
-    cid = sbx.ok("inspect", "-f", "{{.Id}}", "ex").strip()
+    assert {line.split(":", 2)[2] for line in cg.splitlines()} == {"/"}, cg
     if os.geteuid() == 0:
-        assert f"sbx/{cid}" in cg
+        out = sbx.ok("exec", "ex", "sh", "-c", "for f in /sys/fs/cgroup/cgroup.procs "
+                     "/sys/fs/cgroup/pids/cgroup.procs; do [ -e $f ] && grep -qx $$ $f && echo in; done")
+        assert out.strip() == "in", out
 
 
 def test_logs_keep_streams_apart_and_tail_and_timestamps(sbx):
