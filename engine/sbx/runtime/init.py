@@ -122,6 +122,11 @@ def _enter_userns(job: ChildJob) -> None:
     now join the container's user namespace (whose root is a high host id) and take new
     mount, uts and ipc namespaces owned by it (copies: the mounts come along, locked
     together), so its capabilities reach those namespaces and nothing of the host's."""
+    if job.tty_sock is not None and os.isatty(0):  # its pty: root's, group tty (5), inside
+        from sbx.runtime.userns_auto import root_ids
+
+        uid, gid = root_ids(job.plan.uid_map, job.plan.gid_map)
+        os.fchown(0, uid, gid + 5)
     rootfs.Step.current, rootfs.Step.path = "join the container's user namespace", ""
     syscalls.setns(job.userns_fd, CLONE_NEWUSER, "user")
     os.close(job.userns_fd)
