@@ -99,7 +99,8 @@ def test_sigkilled_run_is_reaped_by_the_next(pytester, store):
     pytester.makepyfile(SLOW)
     proc = _start_run(pytester)
     try:
-        _wait_for(lambda: len(_containers(store)) == 1)
+        # running, not only created: a kill between create and start leaves a Created one
+        _wait_for(lambda: "Up" in store.ok("ps"))
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
