@@ -180,7 +180,7 @@ def export_container(engine: object, ref: str, out: BinaryIO) -> int:
     image = engine.images.resolve(rec.spec.image_id)
     lowers = list(reversed(engine.images.layer_paths(image)))
     files = engine.containers.files(rec.id)
-    if files.driver() == "copy" and (files.work / "populated").exists():
-        return export([files.upper], out)  # the copy driver's upper is the whole root
     idmaps = (rec.spec.uid_map, rec.spec.gid_map) if rec.spec.uid_map else None
+    if files.driver() == "copy" and (files.work / "populated").exists():
+        return export([files.upper], out, idmaps=idmaps)  # the copy driver's upper is the whole root
     return export([files.upper, *lowers], out, idmaps=idmaps)

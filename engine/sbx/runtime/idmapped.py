@@ -13,8 +13,8 @@ own user namespace (Linux 5.12+, overlayfs layers 5.19+), so /etc/shadow is 0:0 
   ``trusted.*`` xattrs) creates files there with the mounter's ids, which an idmapped
   upper cannot hold (EOVERFLOW); instead the fresh upper directory belongs to the
   container's root, and what the container writes is owned by its range on disk;
-- **the copy driver**: its root (``upper``, written by host root from the layers) is
-  attached idmapped instead of bound;
+- **the copy driver**: its root (``upper``, copied by host root from the layers) is
+  shifted to the container's ids on disk once (:func:`shift_tree`);
 - **named volumes** are idmapped (sbx's own directories: their files keep the ids the
   container sees, whatever range it gets next time); **binds are not** unless the
   mount has the ``idmap`` option (``-v /src:/dst:idmap``, as podman): by default a host
@@ -57,6 +57,24 @@ def layers(layers_dir: str, lower: tuple[str, ...], userns_fd: int) -> None:
     for p in lower:
         path = os.path.join(layers_dir, p)
         attach(path, path, userns_fd)
+
+
+def shift_tree(top: str, uid_map: tuple, gid_map: tuple) -> None:
+    """(copy driver) Give the copied root the container's ids on disk, once: owners
+    inside the map move to its host ids (setuid/setgid bits, which chown clears, put
+    back).  An idmapped mount cannot be used there: init, as host root, creates mount
+    targets in the root, and host root is not in the map (EOVERFLOW)."""
+    from sbx.runtime.userns_auto import host_id_of
+
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in (dirpath, *(os.path.join(dirpath, n) for n in (*dirnames, *filenames))):
+            st = os.lstat(name)
+            uid, gid = host_id_of(uid_map, st.st_uid), host_id_of(gid_map, st.st_gid)
+            if (uid, gid) == (st.st_uid, st.st_gid):
+                continue
+            os.lchown(name, uid, gid)
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(name, stat.S_IMODE(st.st_mode))
 
 
 def own(path: str, ids: tuple[int, int]) -> None:

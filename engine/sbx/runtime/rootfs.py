@@ -432,9 +432,12 @@ def setup(plan: RootfsPlan, userns_fd: int = -1) -> None:
         _idmapped_layers(plan, userns_fd, ids)
     _overlay(plan)
     if userns_fd >= 0 and plan.driver == "copy":
-        _set("attach the copied root idmapped", plan.rootfs)
-        sc.umount2(plan.rootfs, MNT_DETACH)
-        idmapped.attach(plan.upper, plan.rootfs, userns_fd, recursive=True)
+        shifted = os.path.join(plan.work, "idshifted")
+        if not os.path.exists(shifted):
+            _set("give the copied root the container's ids", plan.upper)
+            idmapped.shift_tree(plan.upper, plan.uid_map, plan.gid_map)
+            with open(shifted, "w"):
+                pass
     root = plan.rootfs
     _proc_sys(root, plan)
     _dev(root, plan.console, plan.rootless)

@@ -313,3 +313,11 @@ def inside_id(lines: tuple[Line, ...], host: int) -> int:
         if outside <= host < outside + count:
             return inside + host - outside
     return host
+
+
+def host_id_of(lines: tuple[Line, ...], inside: int) -> int:
+    """The host id of the container's id ``inside`` (unchanged when outside the map)."""
+    for a, b, n in lines:
+        if a <= inside < a + n:
+            return b + inside - a
+    return inside

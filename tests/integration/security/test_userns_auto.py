@@ -293,3 +293,15 @@ def _sbx_argv() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "sbx"]
+
+
+def test_copy_driver(sbx: SbxEnv, owners_image: str) -> None:
+    env = SbxEnv(sbx.root, {**sbx.env, "SBX_STORAGE_DRIVER": "copy"})
+    out = env.ok("run", "--name", "cp", "--userns=auto", owners_image, "sh", "-c",
+                 "stat -c '%u:%g %a %n' /etc/shadow /bin/busybox; touch /new && chown 9 /new && echo OK")
+    assert "0:42 640 /etc/shadow" in out and "0:0 755 /bin/busybox" in out and "OK" in out
+    start, _ = _maps(sbx, "cp")
+    cid = sbx.ok("inspect", "-f", "{{.Id}}", "cp").strip()
+    upper = next(p for p in (sbx.root / "containers" / cid).iterdir() if p.name in ("upper", "diff"))
+    assert os.stat(upper / "new").st_uid == start + 9
+    assert os.stat(upper / "etc/shadow").st_gid == start + 42
