@@ -104,7 +104,7 @@ def _others(text: str) -> list[tuple[int, int]]:
 
 def _subtract(ranges: list[tuple[int, int]], taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``ranges`` (start, count) minus ``taken``, in order."""
-    out = []
+    out: list[tuple[int, int]] = []
     for start, count in ranges:
         pieces = [(start, start + count)]
         for ts, tc in taken:
