@@ -120,8 +120,10 @@ def _enter_userns(job: ChildJob) -> None:
     """``--userns=auto``, the last step before the user and capabilities: everything above
     was set up as host root (overlay with idmapped layers, /proc, /dev, /sys, binds);
     now join the container's user namespace (whose root is a high host id) and take new
-    mount, uts and ipc namespaces owned by it (copies: the mounts come along, locked
-    together), so its capabilities reach those namespaces and nothing of the host's."""
+    mount and uts namespaces owned by it (copies: the mounts come along, locked
+    together), so its capabilities reach those namespaces and nothing of the host's.
+    The ipc namespace is kept (a new one would lose the ``--sysctl`` values written in
+    it and no longer match the /dev/mqueue mounted for it)."""
     if job.tty_sock is not None and os.isatty(0):  # its pty: root's, group tty (5), inside
         from sbx.runtime.userns_auto import root_ids
 
@@ -130,11 +132,8 @@ def _enter_userns(job: ChildJob) -> None:
     rootfs.Step.current, rootfs.Step.path = "join the container's user namespace", ""
     syscalls.setns(job.userns_fd, CLONE_NEWUSER, "user")
     os.close(job.userns_fd)
-    flags = CLONE_NEWNS | CLONE_NEWUTS
-    if job.plan.ipc in ("private", "shareable") and not job.plan.ipc_donor:
-        flags |= CLONE_NEWIPC
     rootfs.Step.current = "unshare in the container's user namespace"
-    syscalls.unshare(flags)
+    syscalls.unshare(CLONE_NEWNS | CLONE_NEWUTS)
 
 
 def _terminal(sock: Any) -> None:

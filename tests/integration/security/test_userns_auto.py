@@ -305,3 +305,10 @@ def test_copy_driver(sbx: SbxEnv, owners_image: str) -> None:
     upper = next(p for p in (sbx.root / "containers" / cid).iterdir() if p.name in ("upper", "diff"))
     assert os.stat(upper / "new").st_uid == start + 9
     assert os.stat(upper / "etc/shadow").st_gid == start + 42
+
+
+def test_sysctls_and_hostname_stay_with_the_container(sbx: SbxEnv) -> None:
+    out = sbx.ok("run", "--rm", "--userns=auto", "-h", "uhost", "--sysctl", "kernel.msgmax=12345",
+                 "--sysctl", "net.ipv4.ip_unprivileged_port_start=1000", "bb", "sh", "-c",
+                 "cat /proc/sys/kernel/msgmax /proc/sys/net/ipv4/ip_unprivileged_port_start; hostname")
+    assert out.split() == ["12345", "1000", "uhost"]
