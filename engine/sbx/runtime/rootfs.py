@@ -368,6 +368,8 @@ def _user_mounts(root: str, mounts: tuple[Mount, ...], userns_fd: int = -1,
             if m.type != "bind":
                 raise
             _mkdirs(m.source)  # Docker creates a missing bind source as a directory
+            if ids is not None and not idmapped.wanted(m.type, m.options):
+                os.chown(m.source, *ids)  # (--userns=auto) its root's, as Docker's remap
             is_dir = True
         real = _ensure_target(root, m.target, is_dir=is_dir)
         if userns_fd >= 0 and idmapped.wanted(m.type, m.options):

@@ -312,3 +312,11 @@ def test_sysctls_and_hostname_stay_with_the_container(sbx: SbxEnv) -> None:
                  "--sysctl", "net.ipv4.ip_unprivileged_port_start=1000", "bb", "sh", "-c",
                  "cat /proc/sys/kernel/msgmax /proc/sys/net/ipv4/ip_unprivileged_port_start; hostname")
     assert out.split() == ["12345", "1000", "uhost"]
+
+
+def test_a_missing_bind_source_is_made_for_the_containers_root(sbx: SbxEnv, tmp_path: Path) -> None:
+    src = tmp_path / "made"
+    out = sbx.ok("run", "--rm", "--userns=auto", "--name", "mk", "-v", f"{src}:/m", "bb", "sh", "-c",
+                 "stat -c %u /m; touch /m/f && echo OK")
+    assert out.split() == ["0", "OK"]
+    assert os.stat(src).st_uid >= 65536 and os.stat(src / "f").st_uid == os.stat(src).st_uid
