@@ -165,7 +165,7 @@ def test_mknod_of_a_host_block_device_opens_nothing(sbx2, block_devices):
 def test_the_usual_nodes_stay_usable(sbx2):
     out = sbx2.ok("run", "--rm", "bb", "sh", "-c",
                   "echo x > /dev/null && echo null; head -c 3 /dev/zero | wc -c; "
-                  "head -c 5 /dev/urandom | wc -c; head -c 5 /dev/random | wc -c; "
+                  "head -c 5 /dev/urandom | wc -c; exec 5</dev/random && echo 5; "
                   "echo x > /dev/full 2>/dev/null || echo full-refused-as-full; "
                   "exec 3<>/dev/ptmx && echo ptmx")
     assert out.split() == ["null", "3", "5", "5", "full-refused-as-full", "ptmx"]
@@ -276,3 +276,30 @@ def test_v2_device_program_is_attached_and_freed_with_the_cgroup(sbx_v2, block_d
     pid = int(sbx2.ok("inspect", "-f", "{{.State.Pid}}", cid))
     assert _programs(_cgroup_of(pid)) == []
     sbx2.ok("rm", "-f", cid)
+
+
+@pytest.fixture
+def scratch_cgroup():  # type: ignore[no-untyped-def]
+    if UNIFIED is None:
+        unavailable("no cgroup2 hierarchy on this host")
+    path = UNIFIED / f"sbx-test-devices-{os.getpid()}"
+    path.mkdir()
+    yield path
+    path.rmdir()
+
+
+@pytest.mark.root_only("bpf(2) needs CAP_SYS_ADMIN in the initial user namespace")
+def test_program_replaced_on_a_reused_cgroup_and_refusals_quote_the_verifier(scratch_cgroup):
+    from sbx.cgroups.devices import DEFAULT_RULES, assembled
+
+    code = assembled(DEFAULT_RULES)
+    bpf.replace_device_program(str(scratch_cgroup), code)
+    first = _programs(scratch_cgroup)
+    bpf.replace_device_program(str(scratch_cgroup), code)
+    second = _programs(scratch_cgroup)
+    assert len(first) == len(second) == 1 and first != second
+    # r0 out of the [0, 1] range a device program must return: the verifier's own words
+    with pytest.raises(bpf.BpfLoadError) as info:
+        bpf.prog_load(bpf.assemble([bpf.mov32_imm(bpf.R0, 7), bpf.exit_insn()]))
+    assert info.value.errno == errno.EINVAL and "R0" in info.value.log
+    assert "the verifier said" in info.value.one_line() and "\n" not in info.value.one_line()
