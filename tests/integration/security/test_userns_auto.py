@@ -320,3 +320,17 @@ def test_a_missing_bind_source_is_made_for_the_containers_root(sbx: SbxEnv, tmp_
                  "stat -c %u /m; touch /m/f && echo OK")
     assert out.split() == ["0", "OK"]
     assert os.stat(src).st_uid >= 65536 and os.stat(src / "f").st_uid == os.stat(src).st_uid
+
+
+def test_privileged_is_still_not_host_root(sbx: SbxEnv) -> None:
+    knob = "/sys/kernel/mm/ksm/run"
+    if not os.path.exists(knob):
+        unavailable(f"{knob} is missing on this kernel")
+    with open(knob) as f:
+        same = f.read().strip()   # written back unchanged: nothing changes even if allowed
+    r = sbx.run("run", "--rm", "--privileged", "--userns=auto", "bb", "sh", "-c",
+                f"echo {same} > {knob} && echo SYSFS; stat -c %u {knob}")
+    assert "SYSFS" not in r.stdout and "Permission denied" in r.stderr, r
+    assert r.stdout.split() == ["65534"]
+    assert "SYSFS" in sbx.ok("run", "--rm", "--privileged", "bb", "sh", "-c",
+                             f"echo {same} > {knob} && echo SYSFS")
