@@ -5,7 +5,7 @@ buildah when they are installed and have the `bb` image (../shared/bench/setup.s
 "Cold" is `--no-cache` (no step cache; the base image is local); "cache hit" is the same
 build again.  Prints a markdown table.
 
-    sudo .venv/bin/python bench/bench_build.py [-n 20] [--no-peers]
+    sudo .venv/bin/python bench/bench_build.py [-n 20] [--no-peers] [--network host]
 
 Unset PYTHONDONTWRITEBYTECODE first: without cached bytecode every CLI start compiles.
 """
@@ -82,6 +82,9 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--sbx", default=SBX)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--network", default="default",
+                    help="the RUN steps' network for sbx (default: own namespace + NAT; host: "
+                         "the host's, as before builds had their own)")
     a = ap.parse_args()
     rows = ["| what | median ms | p90 ms | runs |", "|---|---|---|---|"]
     with tempfile.TemporaryDirectory(prefix="bench-build-", dir="/var/tmp") as tmp:
@@ -97,8 +100,10 @@ def main() -> None:
                            stdout=subprocess.DEVNULL)
         for name, ctx in contexts(work).items():
             tag = f"bench-build-{name.replace('-', '')}"
-            rows.append(row(f"sbx build {name}, cold (--no-cache)",
-                            timeit([a.sbx, "build", "--no-cache", "-q", "-t", tag, str(ctx)], a.n, env)))
+            net = ["--network", a.network]
+            rows.append(row(f"sbx build {name}, cold (--no-cache, --network {a.network})",
+                            timeit([a.sbx, "build", *net, "--no-cache", "-q", "-t", tag, str(ctx)],
+                                   a.n, env)))
             rows.append(row(f"sbx build {name}, cache hit",
                             timeit([a.sbx, "build", "-q", "-t", tag, str(ctx)], a.n, env)))
             if a.no_peers:

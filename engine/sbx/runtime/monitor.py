@@ -139,8 +139,8 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
             fd = os.open(job.join_netns, os.O_RDONLY)
             syscalls.setns(fd, CLONE_NEWNET, job.join_netns)
             os.close(fd)
-        if nat is not None:
-            nat.start(os.getpid())
+        if nat is not None:  # it comes up while init builds the root; waited for below
+            nat.go(os.getpid())
         if spec.pid_mode != "host":  # --pid host: the container sees the host's processes
             syscalls.unshare(CLONE_NEWPID)
     except SbxError as e:
@@ -182,9 +182,12 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
                     pass
         if tty_ours is not None:
             tty_ours.close()
-        init.main(init.ChildJob(spec, job.plan, stdio, tty_theirs, go_r, err_w2, cid=rec.id,
-                                userns_fd=userns_fd))
-        os._exit(125)
+        try:  # never back into the monitor's code: its failure handler would wind the
+            # container up from inside it (and freeze its own cgroup on v1)
+            init.main(init.ChildJob(spec, job.plan, stdio, tty_theirs, go_r, err_w2, cid=rec.id,
+                                    userns_fd=userns_fd))
+        finally:
+            os._exit(125)
     if userns_fd >= 0:
         os.close(userns_fd)
 
@@ -216,6 +219,15 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
             stdin_w = master if (spec.stdin_open and job.attached) else -1
         if master >= 0 and job.resize_fd >= 0:
             _initial_size(job.resize_fd, master)
+    if nat is not None:
+        try:
+            nat.wait()
+        except SbxError as e:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(go_w)
+            _fail(store, rec, job, cg, step="network", detail=e.one_line(), code=125)
+            return 125
     os.write(go_w, b"c")
     os.close(go_w)
     report = _read_all(err_r2)
@@ -239,13 +251,12 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         listeners=[(s.fileno(), hp.container_port) for s, hp in listeners],
         log_path=str(files.log), status_fd=job.status_fd if job.attached else -1,
         cid=rec.id, root=str(store.layout.root), runroot=str(store.layout.runroot),
-        out_fd=job.output_fds[0], err_fd=job.output_fds[1])
+        out_fd=job.output_fds[0], err_fd=job.output_fds[1],
+        nat=(nat.pid, nat.exit_fd) if nat is not None else (-1, -1))
     if not job.attached:
         os.close(job.status_fd)
         # Idle detached containers are the ones that last: trade this fat fork (the whole
         # launcher's heap) for a fresh, small interpreter that only relays and waits.
-        if nat is not None:  # the lean monitor holds the NAT's exit fd until it exits
-            os.set_inheritable(nat.exit_fd, True)
         monitor_loop.exec_lean(lean, [s for s, _ in listeners])
     code = monitor_loop.loop(lean, [s for s, _ in listeners])
     if nat is not None:

@@ -27,12 +27,13 @@ class LoopState:
     """What the loop needs, as plain data (it crosses an exec as JSON)."""
 
     __slots__ = ("pid", "outs", "stdin_w", "attached", "pty_master", "listeners", "log_path",
-                 "status_fd", "cid", "root", "runroot", "out_fd", "err_fd", "resize_fd")
+                 "status_fd", "cid", "root", "runroot", "out_fd", "err_fd", "resize_fd", "nat")
 
     def __init__(self, *, pid: int, outs: dict[int, str], stdin_w: int, attached: bool,
                  pty_master: int, listeners: list[tuple[int, int]], log_path: str,
                  status_fd: int, cid: str, root: str, runroot: str,
-                 out_fd: int = 1, err_fd: int = 2, resize_fd: int = -1) -> None:
+                 out_fd: int = 1, err_fd: int = 2, resize_fd: int = -1,
+                 nat: tuple[int, int] = (-1, -1)) -> None:
         self.pid = pid
         self.outs = outs
         self.stdin_w = stdin_w
@@ -47,6 +48,7 @@ class LoopState:
         self.out_fd = out_fd                # (attached) where the container's output goes
         self.err_fd = err_fd
         self.resize_fd = resize_fd          # (attached -t) window sizes for the pty master
+        self.nat = nat                      # the outbound NAT's (pid, exit fd), or (-1, -1)
 
     def to_argv(self) -> list[str]:
         """Plain words (no ``json`` needed on the other side of the exec)."""
@@ -54,7 +56,7 @@ class LoopState:
                 str(self.stdin_w), "1" if self.attached else "0", str(self.pty_master),
                 ",".join(f"{fd}:{port}" for fd, port in self.listeners), self.log_path,
                 str(self.status_fd), self.cid, self.root, self.runroot, str(self.out_fd),
-                str(self.err_fd), str(self.resize_fd)]
+                str(self.err_fd), str(self.resize_fd), f"{self.nat[0]}:{self.nat[1]}"]
 
     @classmethod
     def from_argv(cls, a: list[str]) -> LoopState:
@@ -65,13 +67,14 @@ class LoopState:
                    attached=a[3] == "1", pty_master=int(a[4]),
                    listeners=[(fd, int(p)) for fd, p in pairs(a[5])], log_path=a[6],
                    status_fd=int(a[7]), cid=a[8], root=a[9], runroot=a[10],
-                   out_fd=int(a[11]), err_fd=int(a[12]), resize_fd=int(a[13]))
+                   out_fd=int(a[11]), err_fd=int(a[12]), resize_fd=int(a[13]),
+                   nat=(int(a[14].split(":")[0]), int(a[14].split(":")[1])))
 
 
 def exec_lean(state: LoopState, listeners: list[socket.socket]) -> None:
     """Replace this process with a fresh interpreter running ``main`` (never returns on
     success; on failure the caller simply goes on with the loop in this process)."""
-    keep = [*state.outs, state.stdin_w, state.pty_master, state.resize_fd,
+    keep = [*state.outs, state.stdin_w, state.pty_master, state.resize_fd, state.nat[1],
             *(s.fileno() for s in listeners)]
     for fd in keep:
         if fd >= 0:
@@ -95,6 +98,10 @@ def main(*args: str) -> None:
         state = LoopState.from_argv(argv)
         socks = [socket.socket(fileno=fd) for fd, _ in state.listeners]
         code = loop(state, socks)
+        if state.nat[0] > 0:  # the outbound NAT ends with the container
+            from sbx.runtime.outbound import end
+
+            end(*state.nat)
         from sbx.layout import Layout
         from sbx.runtime.monitor import finish
         from sbx.runtime.records import ContainerStore

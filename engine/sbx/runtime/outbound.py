@@ -109,12 +109,21 @@ class Nat:
 
     def start(self, target_pid: int) -> None:
         """Exec the NAT for ``target_pid``'s network namespace and wait until it is up."""
+        self.go(target_pid)
+        self.wait()
+
+    def go(self, target_pid: int) -> None:
+        """Let the waiter exec the NAT for ``target_pid``'s network namespace (it comes up
+        while the caller goes on: ``wait`` before anything needs it)."""
         try:
             os.write(self.go_fd, str(target_pid).encode() + b"\n")
         except OSError:
-            pass  # the waiter is gone: the ready fd says so below
+            pass  # the waiter is gone: the ready fd says so in wait()
         finally:
             os.close(self.go_fd)
+
+    def wait(self) -> None:
+        """Until the interface is up; ends the NAT and raises ``NetworkError`` if it fails."""
         try:
             ready, _, _ = select.select([self.ready_fd], [], [], READY_TIMEOUT)
             answer = os.read(self.ready_fd, 16) if ready else None
@@ -130,12 +139,17 @@ class Nat:
 
     def stop(self) -> None:
         """End the NAT and reap it (it is our child: its pid cannot have been reused)."""
-        with contextlib.suppress(OSError):
-            os.close(self.exit_fd)
-        with contextlib.suppress(OSError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(self.pid, 0)
+        end(self.pid, self.exit_fd)
+
+
+def end(pid: int, exit_fd: int) -> None:
+    """``Nat.stop`` by the numbers (the lean monitor knows only those after its exec)."""
+    with contextlib.suppress(OSError):
+        os.close(exit_fd)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, 0)
 
 
 def prepare(log: str) -> Nat:

@@ -318,6 +318,41 @@ def test_the_nat_ends_when_its_monitor_is_killed(sbx, nat, tmp_path):
         sbx.remove_all()
 
 
+DETACHED = """
+import sys
+from sbx.engine import Engine
+from sbx.runtime.spec import RunOptions
+e = Engine.from_env()
+rec = e.create("bb", RunOptions(command=("sleep", "60"), outbound=True))
+e.start(rec.id)
+print(rec.id)
+"""
+
+
+def test_a_detached_container_keeps_its_nat_until_it_exits(sbx, nat):
+    """The runtime mode the networks work reuses: a detached container (whose monitor
+    execs into the lean loop) keeps its NAT, and the NAT is killed and reaped with it."""
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", DETACHED], env=sbx.env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    try:
+        nats = nat_processes(sbx.root)
+        assert len(nats) == 1, nats
+        out = sbx.ok("exec", cid, "sh", "-c", "ip -o -4 addr; cat /etc/resolv.conf")
+        assert "tap0" in out and "10.0.2.100/24" in out and "nameserver 10.0.2.3" in out, out
+        sbx.ok("stop", "-t", "1", cid)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{nats[0]}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # gone from /proc: killed and reaped (a zombie would still be listed)
+        assert not Path(f"/proc/{nats[0]}").exists(), "the NAT outlived its container (or was not reaped)"
+    finally:
+        sbx.run("rm", "-f", cid)
+
+
 def test_a_failed_step_leaves_no_nat(sbx, tmp_path):
     ctx = context(tmp_path, "FROM bb\nRUN exit 3\n")
     out = build(sbx, ctx, ok=False)
