@@ -188,7 +188,7 @@ def _own_cgroup(view: CgroupView) -> None:
     a detached copy of the container's own cgroup directory in it (the one it is in now),
     read-only: it never sees or writes the host's tree (as runc's binds on v1)."""
     from sbx.linux import syscalls as sc
-    from sbx.linux.consts import MNT_DETACH
+    from sbx.linux.consts import MNT_DETACH, MS_BIND, MS_REMOUNT
 
     with open("/proc/self/cgroup") as f:
         paths = own_paths(f.read())
@@ -200,7 +200,9 @@ def _own_cgroup(view: CgroupView) -> None:
         fd = sc.open_tree(h.target + own.rstrip("/"))
         try:
             sc.umount2(h.target, MNT_DETACH)
-            sc.mount_setattr("", attr, dfd=fd, flags=sc.AT_EMPTY_PATH)
             sc.move_mount(fd, h.target)
         finally:
             os.close(fd)
+        # (a remount, not mount_setattr: open_tree/move_mount are 5.2+, mount_setattr 5.12+;
+        # the MOUNT_ATTR_* values are the MS_* ones)
+        sc.mount(None, h.target, None, MS_REMOUNT | MS_BIND | attr)

@@ -307,8 +307,8 @@ def _sysfs(s: str, privileged: bool) -> None:
             raise
     _set("bind the host's /sys (no sysfs of this network namespace may be mounted)", s)
     sc.mount("/sys", s, None, MS_BIND | MS_REC)
-    attr = sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC
-    sc.mount_setattr(s, attr | (0 if privileged else sc.MOUNT_ATTR_RDONLY), recursive=True)
+    _read_only_tree(s, sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC,
+                    read_only=not privileged)
 
 
 def _sysctls(proc: str, sysctls: tuple[tuple[str, str], ...]) -> None:
@@ -343,10 +343,29 @@ def _bind(source: str, real_target: str, read_only: bool, recursive: bool = True
             sc.mount(None, real_target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
-def _read_only_tree(path: str, attr: int = 0) -> None:
-    """Make the mount at ``path`` and every mount below it read-only (plus ``attr``) in
-    one call, leaving their other flags (a user namespace's locked nosuid/nodev) alone."""
-    sc.mount_setattr(path, sc.MOUNT_ATTR_RDONLY | attr, recursive=True)
+def _read_only_tree(path: str, attr: int = 0, *, read_only: bool = True) -> None:
+    """Make the mount at ``path`` and every mount below it read-only (plus ``attr``,
+    MOUNT_ATTR_* flags) in one call, leaving their other flags (a user namespace's locked
+    nosuid/nodev) alone.  Kernels before 5.12 (no mount_setattr): each mount listed below
+    ``path`` in mountinfo is remounted instead."""
+    import errno
+
+    from sbx.errors import KernelError
+
+    attr |= sc.MOUNT_ATTR_RDONLY if read_only else 0
+    try:
+        sc.mount_setattr(path, attr, recursive=True)
+        return
+    except KernelError as e:
+        if e.errno != errno.ENOSYS:
+            raise
+    from sbx.linux import mountinfo
+
+    real = os.path.realpath(path)
+    points = [m.mount_point for m in mountinfo.read()
+              if m.mount_point == real or m.mount_point.startswith(real.rstrip("/") + "/")]
+    for point in dict.fromkeys(points):   # MOUNT_ATTR_{RDONLY,NOSUID,NODEV,NOEXEC} == MS_*
+        sc.mount(None, point, None, MS_REMOUNT | MS_BIND | attr)
 
 
 def _user_mounts(root: str, mounts: tuple[Mount, ...], userns_fd: int = -1,
