@@ -63,7 +63,7 @@ flock -u 9
 out=$(mktemp -d /tmp/sbx-vm-out.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 chmod 0777 "$out"
-printf '%s\n' "$@" >"$out/args"
+(($#)) && printf '%s\n' "$@" >"$out/args"
 # SBX_VM_TESTS="tests/a.py tests/b.py": another test list than scripts/vm/guest.sh's
 [ -n "${SBX_VM_TESTS:-}" ] && printf '%s\n' $SBX_VM_TESTS >"$out/tests"
 echo "${CI:-}" >"$out/ci"

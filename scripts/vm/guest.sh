@@ -18,11 +18,12 @@ VM_UID=1000
 TESTS=(
   tests/integration/test_cgroups_v2.py
   tests/integration/test_cgroups.py
-  tests/integration/security
+  tests/integration/security/test_devices.py
+  tests/integration/security/test_sysfs_cgroupfs.py
   tests/integration/test_isolation.py
-  tests/integration/test_containers.py
   tests/integration/test_rootless.py
-  tests/plugin/test_cleanup.py
+  tests/plugin/test_cleanup.py::test_sigkilled_run_is_reaped_by_the_next
+  tests/plugin/test_cleanup.py::test_keep_failed_then_prune
 )
 
 off() {
@@ -89,7 +90,7 @@ step "smoke: $(python3 -m sbx run --rm -m 64m bb cat /proc/self/cgroup 2>&1 | tr
 
 t0=$SECONDS
 step "root pass: ${TESTS[*]} ${args[*]}"
-python3 -m pytest -p no:cacheprovider --color=no "${TESTS[@]}" "${args[@]}"
+python3 -m pytest -p no:cacheprovider --color=no --durations=15 "${TESTS[@]}" "${args[@]}"
 root_rc=$?
 t1=$SECONDS
 step "root pass: pytest exited $root_rc in $((t1 - t0)) s"
@@ -99,7 +100,7 @@ bash -c 'echo $$ >"$1/app.slice/vm-tests.scope/cgroup.procs" && shift && exec "$
   runuser -u "$VM_USER" -- env -i HOME=/home/$VM_USER USER=$VM_USER LOGNAME=$VM_USER \
     PATH="$PATH" LANG=C.UTF-8 CI="$CI" SBX_OFFLINE=1 XDG_RUNTIME_DIR=/run/user/$VM_UID \
     PYTHONPYCACHEPREFIX=/tmp/sbx-pyc-$VM_UID \
-    python3 -m pytest -p no:cacheprovider --color=no "${TESTS[@]}" "${args[@]}"
+    python3 -m pytest -p no:cacheprovider --color=no --durations=15 "${TESTS[@]}" "${args[@]}"
 user_rc=$?
 step "rootless pass: pytest exited $user_rc in $((SECONDS - t1)) s"
 step "summary: root pass exit $root_rc, rootless pass exit $user_rc"

@@ -85,7 +85,9 @@ def test_memory_swap_is_memory_swap_max(sbx) -> None:  # type: ignore[no-untyped
 def test_cpus_is_cpu_max_and_cpu_shares_is_cpu_weight(sbx) -> None:  # type: ignore[no-untyped-def]
     _, d = started(sbx, "--cpus", "0.5", "--cpu-shares", "512", "bb", "sleep", "100")
     assert read(d, "cpu.max").split() == ["50000", "100000"]
-    assert read(d, "cpu.weight") == "20"           # runc's conversion of 512 shares
+    assert read(d, "cpu.weight") == "59"   # current runc/crun: 512 -> 59 (1024 -> 100)
+    _, d = started(sbx, "--cpu-shares", "1024", "bb", "sleep", "100")
+    assert read(d, "cpu.weight") == "100"
     _, d = started(sbx, "bb", "sleep", "100")
     assert read(d, "cpu.max").split()[0] == "max"  # no limit asked: none written
     assert read(d, "cpu.weight") == "100"
