@@ -112,28 +112,28 @@ def _root_disk() -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def block_devices(tmp_path_factory) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+def block_devices() -> list[tuple[int, int]]:
     """Block devices to try: the root disk, and (root) one the host itself can open, so
     that a refusal in the container is the policy's, not the host's (some VMs refuse
-    even host root on their root disk): the first of /sys/dev/block that opens, else a
-    loop device made for the test."""
+    even host root its root disk): the first node of /sys/dev/block whose /dev entry
+    opens (looked up there, not made in a temp dir, which may be mounted nodev)."""
     devs = [_root_disk()]
     if ROOTLESS:
         return devs
-    tmp = tmp_path_factory.mktemp("blk")
-    candidates = sorted(tuple(int(x) for x in p.name.split(":"))
-                        for p in Path("/sys/dev/block").iterdir())
-    for major, minor in [devs[0], *candidates]:
-        node = tmp / f"b{major}_{minor}"
-        os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+    for entry in sorted(Path("/sys/dev/block").iterdir()):
+        major, minor = (int(x) for x in entry.name.split(":"))
+        uevent = dict(line.split("=", 1) for line in (entry / "uevent").read_text().split()
+                      if "=" in line)
+        node = Path("/dev") / uevent.get("DEVNAME", "?")
         try:
+            st = node.stat()
+            if not stat.S_ISBLK(st.st_mode) or st.st_rdev != os.makedev(major, minor):
+                continue
             os.close(os.open(node, os.O_RDONLY))
         except OSError:
             continue
-        finally:
-            node.unlink()
         return [*devs, (major, minor)]
-    unavailable("no block device opens on the host, not even a loop device")
+    unavailable("no block device node in /dev opens on the host")
     return devs
 
 
