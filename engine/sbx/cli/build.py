@@ -63,6 +63,8 @@ def options_from(p: object) -> object:
     o = p.opts  # type: ignore[attr-defined]
     if o["progress"] not in ("auto", "plain", "tty"):
         raise BuildError(f"invalid --progress value {o['progress']!r}", hint="use auto or plain")
+    if o["network"] == "bridge":  # Docker's classic builder takes it: the default here
+        o["network"] = "default"
     if o["network"] not in NETWORKS:
         raise BuildError(f"invalid --network value {o['network']!r} for a build",
                          hint="RUN steps use default (their own namespace with outbound "

@@ -43,3 +43,21 @@ def test_run_network_host_needs_the_entitlement():
 
 def test_without_the_nat_a_default_step_has_loopback_only():
     assert net("default", None, missing="no tun")[0] == StepNetwork("private", outbound=False)
+
+
+def test_the_cli_takes_dockers_values_and_the_entitlement():
+    from sbx.cli.build import BUILD, options_from
+    from sbx.cli.flags import parse
+
+    def opts(*argv: str):  # type: ignore[no-untyped-def]
+        return options_from(parse(BUILD, [*argv, "."]))
+
+    assert opts().network == "default" and not opts().host_network_allowed
+    assert opts("--network", "bridge").network == "default"
+    assert opts("--network", "host").host_network_allowed
+    assert opts("--allow", "network.host").host_network_allowed
+    assert opts("--network", "none").network == "none"
+    with pytest.raises(BuildError, match="invalid --network value 'nope'"):
+        opts("--network", "nope")
+    with pytest.raises(BuildError, match="invalid --allow value 'security.insecure'"):
+        opts("--allow", "security.insecure")
