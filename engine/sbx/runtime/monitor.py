@@ -208,6 +208,11 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(go_w)
+        early = _read_all(err_r2)  # init failed first (its pid left no cgroup to join)?
+        if early:
+            info = process.decode_report(early)
+            _fail(store, rec, job, cg, **info)  # type: ignore[arg-type]
+            return int(info.get("code", 125))  # type: ignore[call-overload]
         _fail(store, rec, job, cg, step="cgroup", detail=e.one_line(), code=125)
         return 125
     master = -1  # with -t: the container's pty, sized before the command runs
@@ -228,7 +233,10 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
             os.close(go_w)
             _fail(store, rec, job, cg, step="network", detail=e.one_line(), code=125)
             return 125
-    os.write(go_w, b"c")
+    try:
+        os.write(go_w, b"c")
+    except BrokenPipeError:
+        pass  # init failed in its setup before it read "c": its report follows
     os.close(go_w)
     report = _read_all(err_r2)
     os.close(err_r2)
