@@ -148,6 +148,11 @@ def prepare(root: str, view: CgroupView) -> None:
     if not view.hierarchies:
         return
     base = os.path.join(root, CGROUP_ROOT.lstrip("/"))
+    if view.unified and os.path.ismount(base):
+        # the host's /sys was bound (rootless --network host): its cgroup2 mount is here,
+        # and the kernel refuses the same file system again on its root (EBUSY): an empty
+        # read-only tmpfs goes in between
+        sc.mount("tmpfs", base, "tmpfs", _flags(view), "mode=755")
     if not view.unified:
         sc.mount("tmpfs", base, "tmpfs", _flags(view) & ~MS_RDONLY, "mode=755")
         for h in view.hierarchies:
