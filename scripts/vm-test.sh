@@ -81,7 +81,8 @@ timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
   || status=$?
 echo "==> vm-test: VM ran $((SECONDS - t0)) s (qemu exit $status)"
 if [ ! -s "$out/rc" ]; then
-  echo "vm-test: the VM did not report a result (it did not boot, or timed out after ${TIMEOUT} s)" >&2
+  echo "vm-test: the VM ended without a result (qemu exit $status): it did not boot, was" \
+       "killed, or ran over SBX_VM_TIMEOUT=${TIMEOUT} s; the console output is above" >&2
   exit 3
 fi
 rc=$(cat "$out/rc")
