@@ -64,9 +64,10 @@ SIGNALS_BY_NAME = {s.name: int(s) for s in signal.Signals}
 def release_fds(keep: set[int]) -> None:
     """Point every descriptor but ``keep`` at /dev/null (close-on-exec): what a helper
     inherited from its caller never reaches a container.  Not closed: a Python object
-    inherited with the fork may still own the number (see the monitor's
-    ``_close_other_fds``).  Reads /proc/self/fd: call it before entering a mount
-    namespace whose /proc is not this process's."""
+    inherited with the fork (a test's unclosed socket) may still own the number and
+    close it when collected, under whatever reused it (the monitor's pipes, once).
+    Reads /proc/self/fd: call it before entering a mount namespace whose /proc is not
+    this process's."""
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     try:
         for name in os.listdir("/proc/self/fd"):

@@ -46,26 +46,6 @@ def _send(fd: int, **msg: object) -> None:
         pass  # the launcher is gone (detached run): nobody listens
 
 
-def _close_other_fds(keep: set[int]) -> None:
-    """Let go of every descriptor inherited from the launcher but ``keep``.
-
-    They are pointed at /dev/null (close-on-exec) rather than closed: Python objects
-    inherited with the fork (an unclosed socket of a test, say) still own their numbers
-    and close them when collected; a freed number reused for one of our pipes would be
-    closed under us.  Exec drops them all."""
-    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd in keep or fd == null:
-            continue
-        try:
-            os.get_inheritable(fd)  # still open? (the listing's own descriptor is not)
-        except OSError:
-            continue
-        os.dup2(null, fd, inheritable=False)
-    os.close(null)
-
-
 def main(job: MonitorJob, store: ContainerStore, cgroup: Any) -> None:
     """Runs in the monitor process; never returns.  ``cgroup`` is the container's
     (not yet created) cgroup manager, made by the launcher before the fork."""
@@ -115,7 +95,9 @@ def _run(job: MonitorJob, store: ContainerStore, cgroup: Any) -> int:
             os.dup2(devnull, i)
         os.close(devnull)
         keep |= {0, 1, 2}
-    _close_other_fds(keep)
+    # inherited descriptors pointed at /dev/null, not freed: an inherited Python object
+    # (a test's unclosed socket) would close a reused number under us when collected
+    proc.release_fds(keep)
 
     cg = None
     nat = None  # --network with outbound access: the NAT (outbound.py), ours to end

@@ -9,7 +9,7 @@ import fcntl
 import os
 import socket
 
-from sbx.runtime.monitor import _close_other_fds
+from sbx.linux.proc import release_fds as _close_other_fds
 
 
 def _in_child(fn) -> int:  # type: ignore[no-untyped-def]
