@@ -1,5 +1,7 @@
 """The C probes of ``probes/`` (an attacker's tools inside a container), compiled static
-once per test module and bound read-only into the busybox image."""
+once per test module and bound read-only into the busybox image.  ``syscalls`` makes one
+raw syscall per named probe (no libc wrapper second-guessing it) and prints
+``name=<errno>`` (0: it succeeded): :func:`results` reads that."""
 
 from __future__ import annotations
 
@@ -22,4 +24,14 @@ def build(name: str, directory: Path) -> Path:
     if r.returncode != 0:
         unavailable(f"gcc -static failed (libc6-dev?): {r.stderr[-300:]}")
     directory.chmod(0o755)
+    return out
+
+
+def results(text: str) -> dict[str, int]:
+    """``name=<errno>`` lines -> {name: errno}."""
+    out = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition("=")
+        if sep and v.lstrip("-").isdigit():
+            out[k] = int(v)
     return out

@@ -26,40 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.security import cprobes
 from tests.needs import need, unavailable
 
 pytestmark = pytest.mark.integration
 
 ROOT = os.geteuid() == 0
-
-PROBE_C = r"""
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-/* connect to the abstract unix socket argv[1] and print what it says, or the error */
-int main(int argc, char **argv) {
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    size_t n = strlen(argv[1]);
-    memcpy(a.sun_path + 1, argv[1], n);
-    int s = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (connect(s, (struct sockaddr *)&a, sizeof(sa_family_t) + 1 + n) != 0) {
-        printf("abstract connect: %s\n", strerror(errno));
-        return 0;
-    }
-    char buf[256];
-    ssize_t r = read(s, buf, sizeof buf - 1);
-    buf[r > 0 ? r : 0] = 0;
-    printf("abstract connected: %s\n", buf);
-    return 0;
-}
-"""
-
-
 class TokenServer:
     """A TCP (or abstract unix) listener that sends ``token`` to whoever connects."""
 
@@ -149,16 +121,7 @@ def host_address() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        unavailable("gcc is not installed (the abstract-socket probe is a static C program)")
-    d = tmp_path_factory.mktemp("probe")
-    (d / "probe.c").write_text(PROBE_C)
-    r = subprocess.run([gcc, "-static", "-O1", "-o", str(d / "probe"), str(d / "probe.c")],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        unavailable(f"gcc -static failed (libc6-dev?): {r.stderr[-300:]}")
-    return d / "probe"
+    return cprobes.build("abstract", tmp_path_factory.mktemp("probe"))
 
 
 @pytest.fixture

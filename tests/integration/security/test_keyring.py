@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.security import probe
+from tests.integration.security import cprobes
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ KEY_SPEC_USER_KEYRING = -4
 
 @pytest.fixture(scope="module")
 def probe_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return probe.build(tmp_path_factory.mktemp("probe"))
+    return cprobes.build("syscalls", tmp_path_factory.mktemp("probe"))
 
 
 def _from_a_session(sbx, probe_bin: Path, where: int, *run_args: str) -> tuple[dict[str, int], str]:
@@ -72,9 +72,9 @@ def _from_a_session(sbx, probe_bin: Path, where: int, *run_args: str) -> tuple[d
     r = subprocess.run(cmd, env=sbx.env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    host, inside = probe.results(lines[0]), "\n".join(lines[1:])
+    host, inside = cprobes.results(lines[0]), "\n".join(lines[1:])
     assert host == {"key_get": 0}, "the host side must read its own key"
-    return probe.results(inside), inside
+    return cprobes.results(inside), inside
 
 
 def test_a_hosts_session_key_is_not_reachable_even_unconfined(sbx, probe_bin):
@@ -92,7 +92,7 @@ def test_the_default_profile_refuses_the_keyring_calls(sbx, probe_bin, where):
     got, _ = _from_a_session(sbx, probe_bin, where)
     assert got == {"key_read": errno.EPERM, "key_search": errno.EPERM, "key_get": errno.EPERM,
                    "key_steal": errno.EPERM, "session_name": errno.EPERM}
-    calls = probe.results(sbx.ok("run", "--rm", "-v", f"{probe_bin}:/probe:ro", "bb", "/probe",
+    calls = cprobes.results(sbx.ok("run", "--rm", "-v", f"{probe_bin}:/probe:ro", "bb", "/probe",
                                  "keyctl", "add_key", "request_key"))
     assert calls == {"keyctl": errno.EPERM, "add_key": errno.EPERM, "request_key": errno.EPERM}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.security import probe
+from tests.integration.security import cprobes
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ def setuid_probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The probe, setuid to its owner (uid 0 in the container: root, or in rootless mode
     the user the container's root maps to)."""
     d = tmp_path_factory.mktemp("suid")
-    built = probe.build(d)
+    built = cprobes.build("syscalls", d)
     suid = d / "suid-probe"
     shutil.copy(built, suid)
     suid.chmod(0o4755)
@@ -52,9 +52,9 @@ def test_a_bad_value_is_refused(sbx):
 
 def test_setuid_programs_work_unless_no_new_privileges(sbx, setuid_probe):
     bind = ("-v", f"{setuid_probe}:/suid:ro", "-u", "65534")
-    assert probe.results(sbx.ok("run", "--rm", *bind, "bb", "/suid", "euid")) == {"euid": 0}
+    assert cprobes.results(sbx.ok("run", "--rm", *bind, "bb", "/suid", "euid")) == {"euid": 0}
     got = sbx.ok("run", "--rm", "--security-opt", "no-new-privileges", *bind, "bb", "/suid", "euid")
-    assert probe.results(got) == {"euid": 65534}
+    assert cprobes.results(got) == {"euid": 65534}
 
 
 def test_exec_takes_the_containers_setting_and_inspect_shows_it(sbx):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.security import probe
+from tests.integration.security import cprobes
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,12 @@ OPENED = ("unshare_user", "clone_newuser", "keyctl", "add_key", "userfaultfd",
 
 @pytest.fixture(scope="module")
 def probe_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return probe.build(tmp_path_factory.mktemp("probe"))
+    return cprobes.build("syscalls", tmp_path_factory.mktemp("probe"))
 
 
 def _probe(sbx, probe_bin: Path, *flags: str, names=REFUSED + ALLOWED + ("clone3",)) -> dict[str, int]:
     out = sbx.ok("run", "--rm", *flags, "-v", f"{probe_bin}:/probe:ro", "bb", "/probe", *names)
-    return probe.results(out)
+    return cprobes.results(out)
 
 
 def _status(sbx, *flags: str) -> dict[str, str]:
@@ -126,7 +126,7 @@ def test_exec_gets_the_containers_filter(sbx, probe_bin):
     bind = ("-v", f"{probe_bin}:/probe:ro")
     sbx.ok("run", "-d", "--name", "confined", *bind, "bb", "sleep", "300")
     sbx.ok("run", "-d", "--name", "free", *bind, "--security-opt", "seccomp=unconfined", "bb", "sleep", "300")
-    got = probe.results(sbx.ok("exec", "confined", "/probe", *REFUSED))
+    got = cprobes.results(sbx.ok("exec", "confined", "/probe", *REFUSED))
     assert got == {n: errno.EPERM for n in REFUSED}
     assert "Seccomp:\t2" in sbx.ok("exec", "confined", "cat", "/proc/self/status")
     # Docker: exec --privileged gives every capability, the container's filter stays

@@ -1,16 +1,3 @@
-"""A static C probe for the security tests: each named probe makes one raw syscall (no
-libc wrapper second-guessing it) and prints ``name=<errno>`` (0: it succeeded).  Built
-once per test module with ``gcc -static`` and bound read-only into the busybox image."""
-
-from __future__ import annotations
-
-import shutil
-import subprocess
-from pathlib import Path
-
-from tests.needs import need
-
-SOURCE = r"""
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -136,27 +123,3 @@ int main(int argc, char **argv) {
     }
     return 0;
 }
-"""
-
-
-def build(directory: Path) -> Path:
-    """Compile the probe (static) into ``directory``; returns the binary's path."""
-    gcc = shutil.which("gcc")
-    need("gcc", gcc)
-    src = directory / "probe.c"
-    src.write_text(SOURCE)
-    out = directory / "probe"
-    subprocess.run([str(gcc), "-static", "-O1", "-o", str(out), str(src)], check=True,
-                   capture_output=True, text=True)
-    directory.chmod(0o755)
-    return out
-
-
-def results(text: str) -> dict[str, int]:
-    """``name=<errno>`` lines -> {name: errno}."""
-    out = {}
-    for line in text.splitlines():
-        k, sep, v = line.partition("=")
-        if sep and v.lstrip("-").isdigit():
-            out[k] = int(v)
-    return out
