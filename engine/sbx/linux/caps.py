@@ -57,6 +57,15 @@ def parse_cap_list(items: list[str]) -> set[str]:
     return out
 
 
+def container_set(cap_add: tuple[str, ...] | list[str] = (),
+                  cap_drop: tuple[str, ...] | list[str] = ()) -> tuple[str, ...]:
+    """A container's capabilities: Docker's default set with ``--cap-add`` and ``--cap-drop``
+    applied (``ALL`` in either as Docker), sorted."""
+    keep = set(DOCKER_DEFAULT) | parse_cap_list(list(cap_add))
+    keep -= parse_cap_list(list(cap_drop))
+    return tuple(sorted(keep))
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 

@@ -292,12 +292,11 @@ def _joiner(ns_fds, procs_files, err_w, tty_sock, es, env, workdir, user, spec, 
         step = "chdir"
         os.chdir(workdir)
         step = "drop privileges"
-        keep = set(caps.DOCKER_DEFAULT) | caps.parse_cap_list(list(spec.cap_add))
-        keep -= caps.parse_cap_list(list(spec.cap_drop))
+        keep = caps.container_set(spec.cap_add, spec.cap_drop)
         privileged = es.privileged or spec.privileged
         # (Docker: exec --privileged gives every capability; the container's seccomp
         # filter and no_new_privs stay)
-        process.become(ident, keep_caps=tuple(sorted(keep)), privileged=privileged,
+        process.become(ident, keep_caps=keep, privileged=privileged,
                        no_new_privs=spec.no_new_privs, seccomp=bpf)
         if not privileged:
             caps.limit_to(keep)

@@ -108,7 +108,7 @@ def _setup(job: ChildJob) -> None:
     if job.userns_fd >= 0:
         _enter_userns(job)
     rootfs.Step.current, rootfs.Step.path = "drop privileges", ""
-    keep = _caps(spec)
+    keep = caps.container_set(spec.cap_add, spec.cap_drop)
     process.become(ident, keep_caps=keep, privileged=spec.privileged,
                    no_new_privs=spec.no_new_privs, seccomp=bpf)
     process.reset_signals()
@@ -152,8 +152,3 @@ def _terminal(sock: Any) -> None:
     os.close(master)
     sock.close()
 
-
-def _caps(spec: ContainerSpec) -> tuple[str, ...]:
-    keep = set(caps.DOCKER_DEFAULT) | caps.parse_cap_list(list(spec.cap_add))
-    keep -= caps.parse_cap_list(list(spec.cap_drop))
-    return tuple(sorted(keep))

@@ -39,15 +39,13 @@ def effective_caps(spec: ContainerSpec) -> tuple[str, ...]:
     """The container's bounding set (what ``includes.caps`` is checked against)."""
     if spec.privileged:
         return tuple(sorted(capsmod.CAPS))
-    keep = set(capsmod.DOCKER_DEFAULT) | capsmod.parse_cap_list(list(spec.cap_add))
-    keep -= capsmod.parse_cap_list(list(spec.cap_drop))
-    return tuple(sorted(keep))
+    return capsmod.container_set(spec.cap_add, spec.cap_drop)
 
 
 def profile_source(spec: ContainerSpec) -> bytes | None:
     """The profile's JSON for this container, or None: no filter."""
     global _default_bytes
-    choice = getattr(spec, "seccomp", "")
+    choice = spec.seccomp
     if choice == UNCONFINED:
         return None
     if choice:
